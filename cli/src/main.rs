@@ -1,0 +1,2 @@
+//! The ap command-line tool
+fn main() {}

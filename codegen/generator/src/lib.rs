@@ -1,0 +1,1 @@
+//! Renders CRDs, RBAC, manifests and worker projects from the Autopilot project model
