@@ -1,1 +1,58 @@
-//! The generic Autopilot scheduler
+//! The generic Autopilot scheduler: one binary that runs any Autopilot operator.
+//!
+//! It reads a project's `autopilot.yaml` and `autopilot-operator.yaml` at run time, watches the
+//! operator's custom resources, keeps each one's phase in its status, gathers the phase's
+//! inputs, calls the worker serving the phase over gRPC (`autopilot.worker.v1`), applies what
+//! the worker returns, and writes the status.
+//!
+//! Start with [`run::run`] (what the binary does), then [`reconcile`] (one step of one
+//! resource) and [`step`] (the pure decision of what comes next).
+
+pub mod args;
+pub mod inputs;
+pub mod metrics;
+pub mod outputs;
+pub mod plan;
+pub mod prometheus;
+pub mod reconcile;
+pub mod run;
+pub mod server;
+pub mod status;
+pub mod step;
+pub mod telemetry;
+pub mod worker;
+
+/// Errors that stop the scheduler (start-up and fatal runtime failures). Reconcile-time
+/// failures never reach this type: they become conditions and retries.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The project files are invalid; every problem is listed, one per line.
+    #[error("invalid project:\n{0}")]
+    InvalidProject(String),
+    /// A worker endpoint is malformed (not retryable: fix the configuration).
+    #[error("worker endpoint {endpoint}: {reason}")]
+    WorkerEndpoint {
+        /// The endpoint.
+        endpoint: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The Describe handshake failed or disagreed with the project (not retryable).
+    #[error("worker handshake: {0}")]
+    Handshake(String),
+    /// No Kubernetes client could be configured.
+    #[error("kubernetes client: {0}")]
+    Kubeconfig(String),
+    /// A listening socket could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A reconcile failed in a way that stops the scheduler.
+    #[error("reconcile: {0}")]
+    Reconcile(String),
+}

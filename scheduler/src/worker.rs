@@ -1,0 +1,458 @@
+//! Calling workers: the [`Worker`] trait the reconciler depends on, and [`GrpcWorker`], its
+//! implementation over `autopilot.worker.v1` (plain HTTP/2, TLS, or a unix socket).
+//!
+//! This module is the gRPC edge: protobuf types do not leave it.
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use autopilot_proto::v1 as pb;
+use autopilot_proto::v1::worker_service_client::WorkerServiceClient;
+use autopilot_proto::{ErrorClass, classify};
+use futures::future::BoxFuture;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::Error;
+
+/// One Sync call, in the scheduler's terms.
+#[derive(Debug, Clone, Default)]
+pub struct SyncCall {
+    /// The phase to run.
+    pub phase: String,
+    /// The resource as JSON.
+    pub resource: Vec<u8>,
+    /// Resource inputs by key: the objects as JSON, or why they could not be gathered.
+    pub objects: BTreeMap<String, Result<Vec<Vec<u8>>, String>>,
+    /// Metric inputs by query name.
+    pub metrics: BTreeMap<String, MetricInput>,
+    /// Call facts.
+    pub meta: CallMeta,
+    /// How long to wait for the answer.
+    pub deadline: Duration,
+    /// W3C trace context to send as metadata.
+    pub traceparent: Option<String>,
+}
+
+/// The result of one PromQL query, as sent to a worker.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricInput {
+    /// The query as sent to Prometheus.
+    pub query: String,
+    /// `scalar`, `vector` or `matrix` (empty when the query failed).
+    pub result_type: String,
+    /// Series: labels and `(timestamp ms, value)` samples.
+    pub series: Vec<(BTreeMap<String, String>, Vec<(i64, f64)>)>,
+    /// The query returned no samples.
+    pub no_data: bool,
+    /// Why the query failed.
+    pub error: Option<String>,
+}
+
+/// Facts about a call, sent in `RequestMeta`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallMeta {
+    /// 1-based attempt in the current phase.
+    pub attempt: u32,
+    /// Hash of the spec and inputs.
+    pub tag: String,
+    /// The resource's generation.
+    pub generation: i64,
+    /// The operator's name.
+    pub operator_name: String,
+}
+
+/// A worker's answer to Sync, still unvalidated (the reconciler checks it before applying).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncReply {
+    /// Requested next phase; empty = stay.
+    pub next_phase: String,
+    /// Objects to apply, as JSON.
+    pub outputs: Vec<Vec<u8>>,
+    /// New status info, as JSON.
+    pub status_info: Option<Vec<u8>>,
+    /// Conditions: `(type, status, reason, message)`.
+    pub conditions: Vec<(String, String, String, String)>,
+    /// Events to record.
+    pub events: Vec<WorkerEvent>,
+    /// Requested re-run delay.
+    pub requeue_after: Option<Duration>,
+}
+
+/// An event a worker asked the scheduler to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerEvent {
+    /// `Warning` rather than `Normal`.
+    pub warning: bool,
+    /// CamelCase reason.
+    pub reason: String,
+    /// Message.
+    pub message: String,
+}
+
+/// A worker's answer to Finalize.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FinalizeReply {
+    /// Cleanup complete.
+    pub done: bool,
+    /// Events to record.
+    pub events: Vec<WorkerEvent>,
+    /// Requested delay before the next call.
+    pub requeue_after: Option<Duration>,
+}
+
+/// What a worker said in the Describe handshake.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Description {
+    /// Protocol version.
+    pub protocol_version: String,
+    /// Worker name.
+    pub name: String,
+    /// Worker version.
+    pub version: String,
+    /// Phases served.
+    pub phases: Vec<String>,
+    /// Implements Finalize.
+    pub finalize: bool,
+}
+
+/// A failed call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct CallError {
+    /// The gRPC code's name in CamelCase (`Unavailable`, `InvalidArgument`, ...).
+    pub code: String,
+    /// The worker's (or transport's) message.
+    pub message: String,
+    /// Retryable or permanent, as the contract classifies the code.
+    pub class: ErrorClass,
+    /// The worker's retry-after hint.
+    pub retry_after: Option<Duration>,
+}
+
+impl CallError {
+    fn from_status(status: &tonic::Status) -> Self {
+        CallError {
+            code: code_name(status.code()).to_string(),
+            message: status.message().to_string(),
+            class: classify(status.code()),
+            retry_after: autopilot_proto::retry_after(status),
+        }
+    }
+
+    fn deadline(d: Duration) -> Self {
+        CallError {
+            code: "DeadlineExceeded".into(),
+            message: format!("no answer within {}", humantime::format_duration(d)),
+            class: ErrorClass::Retryable,
+            retry_after: None,
+        }
+    }
+}
+
+/// CamelCase name of a gRPC code, as used in condition reasons and metric labels.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "Cancelled",
+        Unknown => "Unknown",
+        InvalidArgument => "InvalidArgument",
+        DeadlineExceeded => "DeadlineExceeded",
+        NotFound => "NotFound",
+        AlreadyExists => "AlreadyExists",
+        PermissionDenied => "PermissionDenied",
+        ResourceExhausted => "ResourceExhausted",
+        FailedPrecondition => "FailedPrecondition",
+        Aborted => "Aborted",
+        OutOfRange => "OutOfRange",
+        Unimplemented => "Unimplemented",
+        Internal => "Internal",
+        Unavailable => "Unavailable",
+        DataLoss => "DataLoss",
+        Unauthenticated => "Unauthenticated",
+    }
+}
+
+/// What the reconciler needs from a worker. [`GrpcWorker`] is the real one; tests may fake it.
+pub trait Worker: Send + Sync + std::fmt::Debug {
+    /// The start-up handshake.
+    fn describe(&self, deadline: Duration) -> BoxFuture<'_, Result<Description, CallError>>;
+    /// Runs one phase for one resource.
+    fn sync(&self, call: SyncCall) -> BoxFuture<'_, Result<SyncReply, CallError>>;
+    /// Asks the worker to clean up before deletion.
+    fn finalize(
+        &self,
+        resource: Vec<u8>,
+        meta: CallMeta,
+        deadline: Duration,
+    ) -> BoxFuture<'_, Result<FinalizeReply, CallError>>;
+    /// The endpoint, for messages.
+    fn endpoint(&self) -> &str;
+}
+
+/// TLS settings for `https://` endpoints.
+#[derive(Debug, Clone, Default)]
+pub struct TlsFiles {
+    /// CA bundle that signed the worker's certificate (PEM); empty = the system roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Client certificate for mutual TLS (PEM).
+    pub cert_file: Option<std::path::PathBuf>,
+    /// Client key for mutual TLS (PEM).
+    pub key_file: Option<std::path::PathBuf>,
+    /// Server name to verify, when it differs from the endpoint's host.
+    pub server_name: Option<String>,
+}
+
+/// A worker reached over gRPC.
+#[derive(Debug, Clone)]
+pub struct GrpcWorker {
+    endpoint: String,
+    client: WorkerServiceClient<Channel>,
+}
+
+/// Connection timeout for workers: a sidecar on loopback connects in microseconds, a remote
+/// worker in milliseconds; anything slower is down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl GrpcWorker {
+    /// Prepares a lazily connecting client for `endpoint`: `http://host:port`,
+    /// `https://host:port`, `unix:/path` or `unix:///path`.
+    pub fn new(endpoint: &str, max_message_bytes: usize, tls: Option<&TlsFiles>) -> Result<Self, Error> {
+        let bad = |reason: String| Error::WorkerEndpoint { endpoint: endpoint.to_string(), reason };
+        let channel = if let Some(path) = endpoint.strip_prefix("unix:") {
+            let path = path.trim_start_matches("//").to_string();
+            if path.is_empty() {
+                return Err(bad("empty socket path".into()));
+            }
+            // The URI is ignored by the connector; tonic needs a syntactically valid one.
+            Endpoint::from_static("http://worker.sock")
+                .connect_timeout(CONNECT_TIMEOUT)
+                .tcp_nodelay(true)
+                .connect_with_connector_lazy(tower::service_fn(move |_: tonic::transport::Uri| {
+                    let path = path.clone();
+                    async move {
+                        let stream = tokio::net::UnixStream::connect(path).await?;
+                        Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+                    }
+                }))
+        } else if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
+            let mut ep = Endpoint::from_shared(endpoint.to_string())
+                .map_err(|e| bad(e.to_string()))?
+                .connect_timeout(CONNECT_TIMEOUT)
+                .tcp_nodelay(true)
+                .http2_keep_alive_interval(Duration::from_secs(30))
+                .keep_alive_while_idle(true);
+            if endpoint.starts_with("https://") {
+                ep = ep.tls_config(client_tls(tls).map_err(bad)?).map_err(|e| bad(e.to_string()))?;
+            }
+            ep.connect_lazy()
+        } else {
+            return Err(bad("must start with http://, https:// or unix:".into()));
+        };
+        let client = WorkerServiceClient::new(channel)
+            .max_decoding_message_size(max_message_bytes)
+            .max_encoding_message_size(max_message_bytes);
+        Ok(GrpcWorker { endpoint: endpoint.to_string(), client })
+    }
+}
+
+fn client_tls(files: Option<&TlsFiles>) -> Result<tonic::transport::ClientTlsConfig, String> {
+    let mut tls = tonic::transport::ClientTlsConfig::new().with_enabled_roots();
+    let Some(files) = files else { return Ok(tls) };
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()))
+    };
+    if let Some(ca) = &files.ca_file {
+        tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?));
+    }
+    if let (Some(cert), Some(key)) = (&files.cert_file, &files.key_file) {
+        tls = tls.identity(tonic::transport::Identity::from_pem(read(cert)?, read(key)?));
+    }
+    if let Some(name) = &files.server_name {
+        tls = tls.domain_name(name.clone());
+    }
+    Ok(tls)
+}
+
+fn with_deadline<T>(msg: T, deadline: Duration, traceparent: Option<&str>) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.set_timeout(deadline);
+    if let Some(tp) = traceparent.and_then(|t| t.parse().ok()) {
+        req.metadata_mut().insert("traceparent", tp);
+    }
+    req
+}
+
+fn deadline_unix_ms(deadline: Duration) -> i64 {
+    (SystemTime::now() + deadline)
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+fn meta_pb(meta: &CallMeta, deadline: Duration) -> pb::RequestMeta {
+    pb::RequestMeta {
+        attempt: meta.attempt,
+        tag: meta.tag.clone(),
+        deadline_unix_ms: deadline_unix_ms(deadline),
+        generation: meta.generation,
+        operator_name: meta.operator_name.clone(),
+    }
+}
+
+fn events_from(events: Vec<pb::Event>) -> Vec<WorkerEvent> {
+    events
+        .into_iter()
+        .map(|e| WorkerEvent {
+            warning: e.severity() == pb::event::Severity::Warning,
+            reason: e.reason,
+            message: e.message,
+        })
+        .collect()
+}
+
+fn millis(ms: u64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+fn metric_pb(m: MetricInput) -> pb::MetricResult {
+    use pb::metric_result::ResultType;
+    let r#type = match m.result_type.as_str() {
+        "scalar" => ResultType::Scalar,
+        "vector" => ResultType::Vector,
+        "matrix" => ResultType::Matrix,
+        _ => ResultType::Unspecified,
+    } as i32;
+    pb::MetricResult {
+        query: m.query,
+        r#type,
+        series: m
+            .series
+            .into_iter()
+            .map(|(labels, samples)| pb::Series {
+                labels: labels.into_iter().collect(),
+                samples: samples
+                    .into_iter()
+                    .map(|(timestamp_ms, value)| pb::Sample { timestamp_ms, value, is_nan: value.is_nan() })
+                    .collect(),
+            })
+            .collect(),
+        no_data: m.no_data,
+        error: m.error.unwrap_or_default(),
+    }
+}
+
+async fn bounded<T>(
+    deadline: Duration,
+    fut: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, CallError> {
+    match tokio::time::timeout(deadline, fut).await {
+        Err(_) => Err(CallError::deadline(deadline)),
+        Ok(Err(status)) => Err(CallError::from_status(&status)),
+        Ok(Ok(resp)) => Ok(resp.into_inner()),
+    }
+}
+
+impl Worker for GrpcWorker {
+    fn describe(&self, deadline: Duration) -> BoxFuture<'_, Result<Description, CallError>> {
+        let mut client = self.client.clone();
+        Box::pin(async move {
+            let req = pb::DescribeRequest {
+                protocol_version: autopilot_proto::PROTOCOL_VERSION.into(),
+                scheduler_version: env!("CARGO_PKG_VERSION").into(),
+            };
+            let d = bounded(deadline, client.describe(with_deadline(req, deadline, None))).await?;
+            Ok(Description {
+                protocol_version: d.protocol_version,
+                name: d.worker_name,
+                version: d.worker_version,
+                phases: d.phases,
+                finalize: d.finalize,
+            })
+        })
+    }
+
+    fn sync(&self, call: SyncCall) -> BoxFuture<'_, Result<SyncReply, CallError>> {
+        let mut client = self.client.clone();
+        Box::pin(async move {
+            let req = pb::SyncRequest {
+                phase: call.phase,
+                resource: call.resource,
+                objects: call
+                    .objects
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let list = match v {
+                            Ok(items) => pb::ObjectList { items, error: String::new() },
+                            Err(error) => pb::ObjectList { items: vec![], error },
+                        };
+                        (k, list)
+                    })
+                    .collect(),
+                metrics: call.metrics.into_iter().map(|(k, v)| (k, metric_pb(v))).collect(),
+                meta: Some(meta_pb(&call.meta, call.deadline)),
+            };
+            let request = with_deadline(req, call.deadline, call.traceparent.as_deref());
+            let r = bounded(call.deadline, client.sync(request)).await?;
+            Ok(SyncReply {
+                next_phase: r.next_phase,
+                outputs: r.outputs,
+                status_info: (!r.status_info.is_empty()).then_some(r.status_info),
+                conditions: r
+                    .conditions
+                    .into_iter()
+                    .map(|c| (c.r#type, c.status, c.reason, c.message))
+                    .collect(),
+                events: events_from(r.events),
+                requeue_after: millis(r.requeue_after_ms),
+            })
+        })
+    }
+
+    fn finalize(
+        &self,
+        resource: Vec<u8>,
+        meta: CallMeta,
+        deadline: Duration,
+    ) -> BoxFuture<'_, Result<FinalizeReply, CallError>> {
+        let mut client = self.client.clone();
+        Box::pin(async move {
+            let req = pb::FinalizeRequest { resource, meta: Some(meta_pb(&meta, deadline)) };
+            let r = bounded(deadline, client.finalize(with_deadline(req, deadline, None))).await?;
+            Ok(FinalizeReply {
+                done: r.done,
+                events: events_from(r.events),
+                requeue_after: millis(r.requeue_after_ms),
+            })
+        })
+    }
+
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_parsed() {
+        // Inside a runtime because lazy channels spawn their connection task there.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            for ok in ["http://127.0.0.1:50051", "unix:/tmp/w.sock", "unix:///tmp/w.sock"] {
+                assert!(GrpcWorker::new(ok, 1 << 20, None).is_ok(), "{ok}");
+            }
+            for bad in ["127.0.0.1:50051", "unix:", "ftp://x", "http://bad host:1"] {
+                let err = GrpcWorker::new(bad, 1 << 20, None).unwrap_err().to_string();
+                assert!(err.contains(bad), "{bad}: {err}");
+            }
+        });
+    }
+
+    #[test]
+    fn code_names_are_camel_case() {
+        assert_eq!(code_name(tonic::Code::Unavailable), "Unavailable");
+        assert_eq!(code_name(tonic::Code::InvalidArgument), "InvalidArgument");
+    }
+}
