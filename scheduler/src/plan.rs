@@ -143,7 +143,7 @@ impl Plan {
             default_deadline: op.workers.deadline,
             namespaces: op.namespaces.clone(),
             concurrency: u16::try_from(op.concurrency).unwrap_or(u16::MAX),
-            max_message_bytes: usize::try_from(op.workers.max_message_bytes).unwrap_or(usize::MAX),
+            max_message_bytes: op.workers.max_message_bytes,
         }
     }
 }

@@ -431,9 +431,9 @@ async fn write_status(ctx: &Context, plan: &Plan, obj: &DynamicObject, status: &
         },
         "status": status,
     });
-    let data = serde_json::to_vec(&body).unwrap_or_default();
+    let data: DynamicObject = serde_json::from_value(body).map_err(|e| ReconcileError::StatusWriteFailed(kube::Error::SerdeError(e)))?;
     api_for(ctx, plan, obj)
-        .replace_status(&obj.name_any(), &PostParams::default(), data)
+        .replace_status(&obj.name_any(), &PostParams::default(), &data)
         .await
         .map_err(ReconcileError::StatusWriteFailed)?;
     Ok(())

@@ -45,27 +45,30 @@ pub fn load_model(args: &Args) -> Result<autopilot_model::Model, Error> {
         .map_err(|d| Error::InvalidProject(d.to_string()))?;
     let op = &mut model.operator;
     if let Some(e) = &args.worker_endpoint {
-        op.workers.endpoint = e.clone();
+        op.workers.endpoint = autopilot_model::operator::Endpoint::parse(e)
+            .map_err(|reason| Error::WorkerEndpoint { endpoint: e.clone(), reason })?;
         op.workers.phases.clear();
     }
     if !args.namespaces.is_empty() {
         op.namespaces = args.namespaces.iter().filter(|n| !n.is_empty()).cloned().collect();
     }
     if let Some(a) = &args.metrics_addr {
-        op.metrics_addr = a.clone();
+        op.metrics_addr = parse_addr("--metrics-addr", a)?;
     }
     if let Some(a) = &args.health_addr {
-        op.health_addr = a.clone();
+        op.health_addr = parse_addr("--health-addr", a)?;
     }
     if let Some(l) = &args.log_level {
-        op.log_level = l.clone();
+        op.log_level = l.parse().map_err(|e: String| Error::InvalidProject(format!("--log-level: {e}")))?;
     }
     if let Some(f) = &args.log_format {
-        op.log_format = f.clone();
+        op.log_format = f.parse().map_err(|e: String| Error::InvalidProject(format!("--log-format: {e}")))?;
     }
     if let Some(c) = args.concurrency {
         op.concurrency = c.into();
     }
+    // The overrides may break a cross-file rule (a per-phase endpoint, say): check again.
+    model.validate().map_err(|d| Error::InvalidProject(d.to_string()))?;
     Ok(model)
 }
 
@@ -153,6 +156,7 @@ pub async fn handshake(
 }
 
 fn parse_addr(what: &str, addr: &str) -> Result<Option<SocketAddr>, Error> {
+    // "" disables the endpoint, as in autopilot-operator.yaml.
     if addr.is_empty() {
         return Ok(None);
     }
@@ -167,8 +171,8 @@ fn parse_addr(what: &str, addr: &str) -> Result<Option<SocketAddr>, Error> {
 pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Error> {
     let model = load_model(&args)?;
     let op = &model.operator;
-    let format = if op.log_format == "json" { LogFormat::Json } else { LogFormat::Text };
-    telemetry::init_logging(&op.log_level, format);
+    let format = if op.log_format.as_str() == "json" { LogFormat::Json } else { LogFormat::Text };
+    telemetry::init_logging(op.log_level.as_str(), format);
 
     let shutdown: Shared<BoxFuture<'static, ()>> = shutdown.shared();
     let plan = Arc::new(Plan::from_model(&model));
@@ -177,9 +181,7 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
 
     // Health and metrics come first so a liveness probe passes while workers start.
     let router = server::router(metrics.clone(), ready.clone());
-    let metrics_addr = parse_addr("metricsAddr", &op.metrics_addr)?;
-    let health_addr = parse_addr("healthAddr", &op.health_addr)?;
-    let mut addrs: Vec<SocketAddr> = metrics_addr.into_iter().chain(health_addr).collect();
+    let mut addrs: Vec<SocketAddr> = op.metrics_addr.into_iter().chain(op.health_addr).collect();
     addrs.dedup();
     for addr in addrs {
         let (bound, _task) = server::serve(addr, router.clone(), shutdown.clone())

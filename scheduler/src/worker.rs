@@ -256,7 +256,7 @@ impl GrpcWorker {
 }
 
 fn client_tls(files: Option<&TlsFiles>) -> Result<tonic::transport::ClientTlsConfig, String> {
-    let mut tls = tonic::transport::ClientTlsConfig::new().with_enabled_roots();
+    let mut tls = tonic::transport::ClientTlsConfig::new().with_webpki_roots();
     let Some(files) = files else { return Ok(tls) };
     let read = |p: &std::path::Path| {
         std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()))

@@ -330,8 +330,8 @@ mod tests {
             "{err}"
         );
 
-        let err = serde_path_to_error::deserialize::<_, Vec<Step>>(&serde_json::json!([{}]))
-            .unwrap_err();
+        let err =
+            serde_path_to_error::deserialize::<_, Vec<Step>>(&serde_json::json!([{}])).unwrap_err();
         let err = WorkerError::decode("objects[\"steps\"]", err);
         assert_eq!(
             err.to_string(),

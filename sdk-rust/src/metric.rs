@@ -338,7 +338,10 @@ mod tests {
             (Metric::nan(), Some(MetricValue::NaN)),
             (Metric::no_data(), Some(MetricValue::NoData)),
             (Metric::vector([]), Some(MetricValue::NoData)),
-            (Metric::vector([Series::default()]), Some(MetricValue::NoData)),
+            (
+                Metric::vector([Series::default()]),
+                Some(MetricValue::NoData),
+            ),
             (
                 Metric::matrix([Series::default().sample(1, 1.0).sample(2, f64::NAN)]),
                 Some(MetricValue::NaN),

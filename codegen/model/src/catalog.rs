@@ -38,11 +38,26 @@ const PARAMETERS: &[BuiltinParameter] = &[
     builtin("jobs", "batch", "v1", "Job"),
     builtin("deployments", "apps", "v1", "Deployment"),
     builtin("replicasets", "apps", "v1", "ReplicaSet"),
-    builtin("virtualservices", "networking.istio.io", "v1", "VirtualService"),
-    builtin("destinationrules", "networking.istio.io", "v1", "DestinationRule"),
+    builtin(
+        "virtualservices",
+        "networking.istio.io",
+        "v1",
+        "VirtualService",
+    ),
+    builtin(
+        "destinationrules",
+        "networking.istio.io",
+        "v1",
+        "DestinationRule",
+    ),
     builtin("gateways", "networking.istio.io", "v1", "Gateway"),
     builtin("httproutes", "gateway.networking.k8s.io", "v1", "HTTPRoute"),
-    builtin("trafficsplits", "split.smi-spec.io", "v1alpha2", "TrafficSplit"),
+    builtin(
+        "trafficsplits",
+        "split.smi-spec.io",
+        "v1alpha2",
+        "TrafficSplit",
+    ),
 ];
 
 const fn builtin(
@@ -172,9 +187,15 @@ mod tests {
         for q in queries() {
             assert!(crate::names::kebab(&q.name).is_ok());
             let vars = template::variables(&q.query).unwrap();
-            assert!(vars.iter().all(|v| ["workload", "namespace", "interval"].contains(v)));
+            assert!(
+                vars.iter()
+                    .all(|v| ["workload", "namespace", "interval"].contains(v))
+            );
             let text = template::render(&q.query, &scope, Escape::PromQlString).unwrap();
-            assert!(!text.contains("SEL") && text.contains(r#""prod""#), "{text}");
+            assert!(
+                !text.contains("SEL") && text.contains(r#""prod""#),
+                "{text}"
+            );
         }
         let q = query("istio-success-rate").unwrap().query;
         assert!(q.contains(r#"destination_workload="{{ workload }}",response_code!~"5.*"}"#));

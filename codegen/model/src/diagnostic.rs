@@ -91,7 +91,11 @@ impl Diagnostics {
 
     /// `Ok(value)` when there are no diagnostics, else `Err(self)`.
     pub fn into_result<T>(self, value: T) -> Result<T, Diagnostics> {
-        if self.is_empty() { Ok(value) } else { Err(self) }
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
     }
 }
 
@@ -145,7 +149,10 @@ mod tests {
     fn display() {
         let d = Diagnostic::new("a/autopilot.yaml", 3, 7, "phases[1].outputs[0]", "bad");
         assert_eq!(d.message, "phases[1].outputs[0]: bad");
-        assert_eq!(d.to_string(), "a/autopilot.yaml:3:7: phases[1].outputs[0]: bad");
+        assert_eq!(
+            d.to_string(),
+            "a/autopilot.yaml:3:7: phases[1].outputs[0]: bad"
+        );
         let whole = Diagnostic::new("x.yaml", 0, 0, "", "cannot read");
         assert_eq!(whole.to_string(), "x.yaml: cannot read");
         let all = Diagnostics(vec![d, whole]);

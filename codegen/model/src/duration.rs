@@ -10,7 +10,7 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
         Ok(d) if d.is_zero() => Err(format!("duration `{text}` must be greater than zero")),
         Ok(d) => Ok(d),
         Err(e) => Err(format!(
-            "`{text}` is not a duration ({e}); write e.g. 5s, 200ms, 1m30s"
+            "`{text}` is not a duration such as 5s, 200ms or 1m30s ({e})"
         )),
     }
 }

@@ -43,10 +43,11 @@ fn is_api_version(s: &str) -> bool {
     let Some(rest) = s.strip_prefix('v') else {
         return false;
     };
-    let digits = |t: &str| {
-        !t.is_empty() && !t.starts_with('0') && t.bytes().all(|b| b.is_ascii_digit())
-    };
-    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    let digits =
+        |t: &str| !t.is_empty() && !t.starts_with('0') && t.bytes().all(|b| b.is_ascii_digit());
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
     let (major, qualifier) = rest.split_at(end);
     if !digits(major) {
         return false;
@@ -113,7 +114,9 @@ pub fn upper_camel(s: &str) -> Result<(), String> {
 pub fn kebab(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s.split('-').all(|w| {
-            !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         })
         && s.starts_with(|c: char| c.is_ascii_lowercase());
     if ok {
@@ -154,9 +157,85 @@ pub fn identifier(s: &str) -> Result<(), String> {
     }
 }
 
+/// "unknown {what} `name`", with the closest of `known` as a suggestion when one is near
+/// (a typo), else the list of `known` names (each once, in order).
+pub fn unknown(what: &str, name: &str, known: &[&str]) -> String {
+    let mut unique: Vec<&str> = Vec::new();
+    for k in known {
+        if !unique.contains(k) {
+            unique.push(k);
+        }
+    }
+    let closest = unique
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, k)| *d <= 2 && *d < name.len().min(k.len()))
+        .min_by_key(|(d, _)| *d);
+    match closest {
+        Some((_, k)) => format!("unknown {what} `{name}`; did you mean `{k}`?"),
+        None if unique.is_empty() => format!("unknown {what} `{name}`"),
+        None => format!("unknown {what} `{name}` (one of: {})", unique.join(", ")),
+    }
+}
+
+/// The variant of `all` whose name is `text`, for `FromStr` on the files' enums.
+pub(crate) fn variant<T: Copy>(
+    text: &str,
+    what: &str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<T, String> {
+    all.iter()
+        .copied()
+        .find(|v| name(*v) == text)
+        .ok_or_else(|| {
+            let known: Vec<&str> = all.iter().map(|v| name(*v)).collect();
+            format!("unknown {what} `{text}` (one of: {})", known.join(", "))
+        })
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(above + 1)
+                .min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggestions() {
+        let known = ["configmaps", "pods", "pods", "secrets"];
+        assert_eq!(
+            unknown("parameter", "configmap", &known),
+            "unknown parameter `configmap`; did you mean `configmaps`?"
+        );
+        assert_eq!(
+            unknown("parameter", "widgets", &known),
+            "unknown parameter `widgets` (one of: configmaps, pods, secrets)"
+        );
+        assert_eq!(
+            unknown("phase", "B", &["A"]),
+            "unknown phase `B` (one of: A)"
+        );
+        assert_eq!(unknown("phase", "B", &[]), "unknown phase `B`");
+        assert_eq!(edit_distance("Greting", "Greeting"), 1);
+        assert_eq!(edit_distance("", "ab"), 2);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 
     #[test]
     fn dns_labels() {

@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use crate::duration;
 use crate::project::Phase;
+use crate::{duration, names};
 
 /// File name of the operator configuration in a project directory.
 pub const FILE_NAME: &str = "autopilot-operator.yaml";
@@ -233,6 +234,13 @@ fn check_authority(rest: &str) -> Result<(), String> {
     Ok(())
 }
 
+impl FromStr for Endpoint {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::parse(s)
+    }
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -369,6 +377,15 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    /// Every level, most verbose first.
+    pub const ALL: [Self; 5] = [
+        Self::Trace,
+        Self::Debug,
+        Self::Info,
+        Self::Warn,
+        Self::Error,
+    ];
+
     /// The name as written in the file, also a valid `tracing` filter directive.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -381,6 +398,19 @@ impl LogLevel {
     }
 }
 
+impl FromStr for LogLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        names::variant(s, "log level", &Self::ALL, Self::as_str)
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Log line format (`logFormat`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -389,6 +419,32 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+impl LogFormat {
+    /// Both formats.
+    pub const ALL: [Self; 2] = [Self::Text, Self::Json];
+
+    /// The name as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        names::variant(s, "log format", &Self::ALL, Self::as_str)
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The `tracing` section: OpenTelemetry export.
@@ -450,15 +506,30 @@ mod tests {
     #[test]
     fn endpoints() {
         let cases: &[(&str, Option<Endpoint>)] = &[
-            ("http://127.0.0.1:50051", Some(Endpoint::Http("http://127.0.0.1:50051".into()))),
-            ("http://worker", Some(Endpoint::Http("http://worker".into()))),
+            (
+                "http://127.0.0.1:50051",
+                Some(Endpoint::Http("http://127.0.0.1:50051".into())),
+            ),
+            (
+                "http://worker",
+                Some(Endpoint::Http("http://worker".into())),
+            ),
             (
                 "https://w.ns.svc:443/",
                 Some(Endpoint::Https("https://w.ns.svc:443/".into())),
             ),
-            ("http://[::1]:50051", Some(Endpoint::Http("http://[::1]:50051".into()))),
-            ("unix:/tmp/w.sock", Some(Endpoint::Unix("/tmp/w.sock".into()))),
-            ("unix:///tmp/w.sock", Some(Endpoint::Unix("/tmp/w.sock".into()))),
+            (
+                "http://[::1]:50051",
+                Some(Endpoint::Http("http://[::1]:50051".into())),
+            ),
+            (
+                "unix:/tmp/w.sock",
+                Some(Endpoint::Unix("/tmp/w.sock".into())),
+            ),
+            (
+                "unix:///tmp/w.sock",
+                Some(Endpoint::Unix("/tmp/w.sock".into())),
+            ),
             ("unix:tmp/w.sock", None),
             ("unix://tmp/w.sock", None),
             ("unix:/", None),
@@ -475,6 +546,31 @@ mod tests {
         }
         assert_eq!(Endpoint::Unix("/a".into()).to_string(), "unix:/a");
         assert!(Endpoint::parse("https://x").unwrap().is_tls());
+        assert_eq!(
+            "unix:///a".parse::<Endpoint>(),
+            Ok(Endpoint::Unix("/a".into()))
+        );
+    }
+
+    #[test]
+    fn enums_from_strings() {
+        for level in LogLevel::ALL {
+            assert_eq!(level.to_string().parse::<LogLevel>(), Ok(level));
+        }
+        assert_eq!(
+            "verbose".parse::<LogLevel>(),
+            Err("unknown log level `verbose` (one of: trace, debug, info, warn, error)".into())
+        );
+        assert_eq!("json".parse::<LogFormat>(), Ok(LogFormat::Json));
+        assert_eq!(
+            "typescript".parse::<crate::Language>(),
+            Ok(crate::Language::Typescript)
+        );
+        assert_eq!(
+            "deployment".parse::<crate::WorkerMode>(),
+            Ok(crate::WorkerMode::Deployment)
+        );
+        assert!("ts".parse::<crate::Language>().is_err());
     }
 
     #[test]

@@ -5,14 +5,15 @@
 //! `"5s"`) so generators can hand the model to templates as JSON.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::catalog;
-use crate::duration;
 use crate::template::{self, Escape, Scope, TemplateError};
+use crate::{catalog, duration, names};
 
 /// What the operator is: its custom resource, phases, inputs and outputs, queries and workers.
 ///
@@ -252,6 +253,15 @@ pub enum Language {
 }
 
 impl Language {
+    /// Every language, in the order the files list them.
+    pub const ALL: [Self; 5] = [
+        Self::Rust,
+        Self::Go,
+        Self::Python,
+        Self::Typescript,
+        Self::Java,
+    ];
+
     /// The name used in the files and on the command line (`typescript`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -264,6 +274,19 @@ impl Language {
     }
 }
 
+impl FromStr for Language {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        names::variant(s, "language", &Self::ALL, Self::as_str)
+    }
+}
+
+impl fmt::Display for Language {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How a worker runs next to the scheduler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -272,6 +295,32 @@ pub enum WorkerMode {
     Sidecar,
     /// Its own Deployment and Service.
     Deployment,
+}
+
+impl WorkerMode {
+    /// Both modes.
+    pub const ALL: [Self; 2] = [Self::Sidecar, Self::Deployment];
+
+    /// The name used in the files (`sidecar`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sidecar => "sidecar",
+            Self::Deployment => "deployment",
+        }
+    }
+}
+
+impl FromStr for WorkerMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        names::variant(s, "worker mode", &Self::ALL, Self::as_str)
+    }
+}
+
+impl fmt::Display for WorkerMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Project {

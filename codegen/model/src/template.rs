@@ -238,10 +238,8 @@ pub fn variables(text: &str) -> Result<Vec<&str>, String> {
 /// Whether `path` refers to the object itself (`name`, `namespace`, `spec.…`, `metadata.…`,
 /// `status.…`) rather than to a var. Used at load time to find placeholders nothing binds.
 pub fn refers_to_object(path: &str) -> bool {
-    matches!(path, "name" | "namespace")
-        || path
-            .split_once('.')
-            .is_some_and(|(root, _)| OBJECT_ROOTS.contains(&root))
+    let root = path.split('.').next().unwrap_or_default();
+    matches!(path, "name" | "namespace") || OBJECT_ROOTS.contains(&root)
 }
 
 /// Render `template` against `scope`, escaping each inserted value with `escape`.
@@ -318,10 +316,22 @@ mod tests {
             ("{{ workload }}", Escape::None, "web-canary"),
             ("{{ spec.nested.a.b }}", Escape::None, "deep"),
             ("{{ metadata.labels.app }}", Escape::None, "web"),
-            ("{{ metadata.labels.app.kubernetes.io/name }}", Escape::None, "web-app"),
-            ("{{ spec.weight }}/{{ spec.ratio }}/{{ spec.enabled }}", Escape::None, "10/0.5/true"),
+            (
+                "{{ metadata.labels.app.kubernetes.io/name }}",
+                Escape::None,
+                "web-app",
+            ),
+            (
+                "{{ spec.weight }}/{{ spec.ratio }}/{{ spec.enabled }}",
+                Escape::None,
+                "10/0.5/true",
+            ),
             ("{{ spec.ports.1 }}", Escape::None, "443"),
-            ("x{a=\"{{ spec.quote }}\"}", Escape::PromQlString, "x{a=\"a\\\"b\\\\c\\nd\"}"),
+            (
+                "x{a=\"{{ spec.quote }}\"}",
+                Escape::PromQlString,
+                "x{a=\"a\\\"b\\\\c\\nd\"}",
+            ),
             ("{{ spec.quote }}", Escape::None, "a\"b\\c\nd"),
             ("[{{ spec.interval }}]", Escape::PromQlString, "[30s]"),
         ];
@@ -339,16 +349,42 @@ mod tests {
         let obj = object();
         let scope = Scope::new(&obj);
         let cases: &[(&str, TemplateError)] = &[
-            ("{{ workload }}", TemplateError::UnknownVariable("workload".into())),
-            ("{{ spec.missing }}", TemplateError::Unset("spec.missing".into())),
-            ("{{ spec.nothing }}", TemplateError::Unset("spec.nothing".into())),
-            ("{{ status.phase }}", TemplateError::Unset("status.phase".into())),
-            ("{{ spec.ports.9 }}", TemplateError::Unset("spec.ports.9".into())),
-            ("{{ spec.nested }}", TemplateError::NotScalar("spec.nested".into())),
-            ("{{ spec }}", TemplateError::UnknownVariable("spec".into())),
+            (
+                "{{ workload }}",
+                TemplateError::UnknownVariable("workload".into()),
+            ),
+            (
+                "{{ spec.missing }}",
+                TemplateError::Unset("spec.missing".into()),
+            ),
+            (
+                "{{ spec.nothing }}",
+                TemplateError::Unset("spec.nothing".into()),
+            ),
+            (
+                "{{ status.phase }}",
+                TemplateError::Unset("status.phase".into()),
+            ),
+            (
+                "{{ spec.ports.9 }}",
+                TemplateError::Unset("spec.ports.9".into()),
+            ),
+            (
+                "{{ spec.nested }}",
+                TemplateError::NotScalar("spec.nested".into()),
+            ),
+            ("{{ spec }}", TemplateError::NotScalar("spec".into())),
+            (
+                "{{ specs.a }}",
+                TemplateError::UnknownVariable("specs.a".into()),
+            ),
         ];
         for (template, want) in cases {
-            assert_eq!(render(template, &scope, Escape::None).as_ref(), Err(want), "{template}");
+            assert_eq!(
+                render(template, &scope, Escape::None).as_ref(),
+                Err(want),
+                "{template}"
+            );
         }
         assert!(matches!(
             render("{{ a", &scope, Escape::None),
@@ -396,7 +432,9 @@ mod tests {
             ("spec.a", true),
             ("metadata.labels.x", true),
             ("status.phase", true),
-            ("spec", false),
+            ("spec", true),
+            ("specs.a", false),
+            ("name.x", false),
             ("workload", false),
             ("interval", false),
         ] {

@@ -16,9 +16,10 @@ use crate::pki::{ADMIN_USER, Pki};
 use crate::process::{Process, Watchdog};
 use crate::{Component, Error};
 
-/// How long each component may take to become ready. A cold kube-apiserver on a 2-core machine
-/// that is also compiling needs 10–30 s to pass `/readyz` (RBAC bootstrap, priority-and-fairness
-/// configuration); 90 s leaves headroom without hiding a hang for long.
+/// How long each component may take to become ready. On an idle 2-core machine the whole control
+/// plane is ready in 3–5 s, but a parallel `cargo build` can slow kube-apiserver's bootstrap
+/// (RBAC roles, priority-and-fairness configuration) several times over; 90 s leaves that
+/// headroom without hiding a hang for long.
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// How long one readiness probe may take before it counts as a failed attempt.
@@ -201,7 +202,7 @@ impl Builder {
         }
         Ok(ControlPlane {
             processes,
-            watchdog,
+            _watchdog: watchdog,
             root,
             url: api.url,
             config: api.config,
@@ -229,7 +230,8 @@ pub struct ControlPlane {
     // Stopped in reverse start order by `Drop`; then the fields drop in declaration order: the
     // watchdog is dismissed before the directory it guards is removed.
     processes: Vec<Process>,
-    watchdog: Watchdog,
+    // Never read: held so the watchdog's pipe stays open while the control plane runs.
+    _watchdog: Watchdog,
     root: RootDir,
     url: String,
     config: kube::Config,
@@ -391,6 +393,7 @@ struct ApiServer {
 struct Launch<'a> {
     root: &'a Path,
     watchdog: &'a mut Watchdog,
+    /// How long each component may take to become ready.
     timeout: Duration,
 }
 
@@ -414,9 +417,10 @@ impl Launch<'_> {
 
     /// Starts etcd; returns it and its client URL.
     async fn etcd(&mut self, binary: &Path) -> Result<(Process, String), Error> {
-        let dir = self.dir(Component::Etcd)?;
-        let timeout = self.timeout;
-        retry_on_taken_port(Component::Etcd, async || {
+        let component = Component::Etcd;
+        let dir = self.dir(component)?;
+        let mut attempts = 1;
+        loop {
             let client_port = free_port()?;
             let peer_port = free_port()?;
             let client_url = format!("http://127.0.0.1:{client_port}");
@@ -434,18 +438,15 @@ impl Launch<'_> {
                 // The data is thrown away after the test; fsync only slows every write down.
                 "--unsafe-no-fsync=true".to_owned(),
             ];
-            let mut process = self.spawn(Component::Etcd, binary, &args)?;
-            let address = SocketAddr::from((Ipv4Addr::LOCALHOST, client_port));
-            wait_ready(
-                &mut process,
-                format!("etcd GET {client_url}/health to report healthy"),
-                timeout,
-                async || etcd_health(address).await,
-            )
-            .await?;
-            Ok((process, client_url))
-        })
-        .await
+            let mut process = self.spawn(component, binary, &args)?;
+            let probe = Probe::EtcdHealth(SocketAddr::from((Ipv4Addr::LOCALHOST, client_port)));
+            let waited_for = format!("etcd GET {client_url}/health to report healthy");
+            match self.wait_ready(&mut process, waited_for, &probe).await {
+                Ok(()) => return Ok((process, client_url)),
+                Err(e) if retry_on_taken_port(component, &mut attempts, &e) => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Starts kube-apiserver against etcd at `etcd_url`.
@@ -456,7 +457,8 @@ impl Launch<'_> {
         pki: &Pki,
         builder: &Builder,
     ) -> Result<(Process, ApiServer), Error> {
-        let dir = self.dir(Component::ApiServer)?;
+        let component = Component::ApiServer;
+        let dir = self.dir(component)?;
         let audit = if builder.audit_log {
             let policy = dir.join("audit-policy.json");
             std::fs::write(&policy, AUDIT_POLICY).map_err(Error::filesystem("writing", &policy))?;
@@ -465,8 +467,8 @@ impl Launch<'_> {
             None
         };
         let kubeconfig = self.root.join("kubeconfig");
-        let timeout = self.timeout;
-        retry_on_taken_port(Component::ApiServer, async || {
+        let mut attempts = 1;
+        loop {
             let port = free_port()?;
             let url = format!("https://127.0.0.1:{port}");
             write_kubeconfig(&kubeconfig, &url, pki)?;
@@ -502,27 +504,27 @@ impl Launch<'_> {
             }
             // Later flags win in pflag, so the caller's flags override ours.
             args.extend(builder.apiserver_args.iter().cloned());
-            let mut process = self.spawn(Component::ApiServer, binary, &args)?;
-            let client = Client::try_from(config.clone())
-                .map_err(Error::kube("building a client for kube-apiserver"))?;
-            wait_ready(
-                &mut process,
-                format!("kube-apiserver GET {url}/readyz to return ok"),
-                timeout,
-                async || get_ok(&client, "/readyz").await,
-            )
-            .await?;
-            Ok((
-                process,
-                ApiServer {
-                    url,
-                    config,
-                    kubeconfig: kubeconfig.clone(),
-                    audit_log: audit.as_ref().map(|(_, log)| log.clone()),
-                },
-            ))
-        })
-        .await
+            let mut process = self.spawn(component, binary, &args)?;
+            let probe = Probe::Ok {
+                client: Client::try_from(config.clone())
+                    .map_err(Error::kube("building a client for kube-apiserver"))?,
+                path: "/readyz",
+            };
+            let waited_for = format!("kube-apiserver GET {url}/readyz to return ok");
+            match self.wait_ready(&mut process, waited_for, &probe).await {
+                Ok(()) => {
+                    let api = ApiServer {
+                        url,
+                        config,
+                        kubeconfig,
+                        audit_log: audit.map(|(_, log)| log),
+                    };
+                    return Ok((process, api));
+                }
+                Err(e) if retry_on_taken_port(component, &mut attempts, &e) => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Starts kube-controller-manager; it is ready when its serviceaccount controller has
@@ -536,17 +538,14 @@ impl Launch<'_> {
     ) -> Result<Process, Error> {
         let component = Component::ControllerManager;
         let dir = self.dir(component)?;
-        let timeout = self.timeout;
         let controllers = std::iter::once("*".to_owned())
             .chain(CLOUD_CONTROLLERS.iter().map(|c| format!("-{c}")))
             .collect::<Vec<_>>()
             .join(",");
-        let service_accounts: Api<ServiceAccount> = Api::namespaced(
-            Client::try_from(api.config.clone())
-                .map_err(Error::kube("building a client for kube-apiserver"))?,
-            "default",
-        );
-        retry_on_taken_port(component, async || {
+        let client = Client::try_from(api.config.clone())
+            .map_err(Error::kube("building a client for kube-apiserver"))?;
+        let mut attempts = 1;
+        loop {
             let port = free_port()?;
             let mut args = serving_args(&api.kubeconfig, port, &dir, verbosity);
             args.extend([
@@ -560,27 +559,20 @@ impl Launch<'_> {
                 "--use-service-account-credentials=false".to_owned(),
             ]);
             let mut process = self.spawn(component, binary, &args)?;
-            let health = insecure_client(port)?;
-            wait_ready(
-                &mut process,
-                format!(
-                    "{component} GET https://127.0.0.1:{port}/healthz to return ok and \
-                     ServiceAccount default/default to exist"
-                ),
-                timeout,
-                async || {
-                    get_ok(&health, "/healthz").await?;
-                    match service_accounts.get_opt("default").await {
-                        Ok(Some(_)) => Ok(()),
-                        Ok(None) => Err("ServiceAccount default/default not created yet".into()),
-                        Err(e) => Err(format!("GET ServiceAccount default/default: {e}")),
-                    }
-                },
-            )
-            .await?;
-            Ok(process)
-        })
-        .await
+            let probe = Probe::ControllerManager {
+                health: insecure_client(port)?,
+                api: client.clone(),
+            };
+            let waited_for = format!(
+                "{component} GET https://127.0.0.1:{port}/healthz to return ok and \
+                 ServiceAccount default/default to exist"
+            );
+            match self.wait_ready(&mut process, waited_for, &probe).await {
+                Ok(()) => return Ok(process),
+                Err(e) if retry_on_taken_port(component, &mut attempts, &e) => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Starts kube-scheduler; it is ready when its `/readyz` says so (informers synced).
@@ -592,23 +584,56 @@ impl Launch<'_> {
     ) -> Result<Process, Error> {
         let component = Component::Scheduler;
         let dir = self.dir(component)?;
-        let timeout = self.timeout;
-        retry_on_taken_port(component, async || {
+        let mut attempts = 1;
+        loop {
             let port = free_port()?;
             let mut args = serving_args(&api.kubeconfig, port, &dir, verbosity);
             args.push("--leader-elect=false".to_owned());
             let mut process = self.spawn(component, binary, &args)?;
-            let health = insecure_client(port)?;
-            wait_ready(
-                &mut process,
-                format!("{component} GET https://127.0.0.1:{port}/readyz to return ok"),
-                timeout,
-                async || get_ok(&health, "/readyz").await,
-            )
-            .await?;
-            Ok(process)
-        })
-        .await
+            let probe = Probe::Ok {
+                client: insecure_client(port)?,
+                path: "/readyz",
+            };
+            let waited_for =
+                format!("{component} GET https://127.0.0.1:{port}/readyz to return ok");
+            match self.wait_ready(&mut process, waited_for, &probe).await {
+                Ok(()) => return Ok(process),
+                Err(e) if retry_on_taken_port(component, &mut attempts, &e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Probes until `probe` passes, `process` exits, or the timeout passes.
+    async fn wait_ready(
+        &self,
+        process: &mut Process,
+        waited_for: String,
+        probe: &Probe,
+    ) -> Result<(), Error> {
+        let deadline = Instant::now() + self.timeout;
+        let mut pause = Duration::from_millis(25);
+        loop {
+            process.check_running()?;
+            let last_result = match tokio::time::timeout(PROBE_TIMEOUT, probe.check()).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => e,
+                Err(_) => format!("no answer within {PROBE_TIMEOUT:?}"),
+            };
+            if Instant::now() >= deadline {
+                process.check_running()?;
+                return Err(Error::NotReady {
+                    component: process.component(),
+                    waited_for,
+                    timeout: self.timeout,
+                    last_result,
+                    log: process.log().to_owned(),
+                    log_tail: crate::process::log_tail(process.log()),
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_PROBE_PAUSE);
+        }
     }
 }
 
@@ -628,54 +653,47 @@ fn serving_args(kubeconfig: &Path, port: u16, dir: &Path, verbosity: u8) -> Vec<
     ]
 }
 
-/// Runs `attempt` again, up to [`PORT_ATTEMPTS`] times, while it fails because a port was taken.
-async fn retry_on_taken_port<T>(
-    component: Component,
-    mut attempt: impl AsyncFnMut() -> Result<T, Error>,
-) -> Result<T, Error> {
-    let mut attempts = 1;
-    loop {
-        match attempt().await {
-            Err(Error::ExitedEarly { ref log_tail, .. })
-                if attempts < PORT_ATTEMPTS && log_tail.contains("address already in use") =>
-            {
-                tracing::warn!(%component, attempts, "a port was taken; retrying on fresh ports");
-                attempts += 1;
-            }
-            result => return result,
-        }
+/// Whether to start `component` again on fresh ports after `error`: only when a port we picked
+/// was taken in the meantime, and at most [`PORT_ATTEMPTS`] times in all.
+fn retry_on_taken_port(component: Component, attempts: &mut u32, error: &Error) -> bool {
+    let taken = matches!(error, Error::ExitedEarly { log_tail, .. }
+        if log_tail.contains("address already in use"));
+    if taken && *attempts < PORT_ATTEMPTS {
+        *attempts += 1;
+        tracing::warn!(%component, attempt = *attempts, "a port was taken; retrying on fresh ports");
+        true
+    } else {
+        false
     }
 }
 
-/// Probes until `probe` succeeds, `process` exits, or `timeout` passes.
-async fn wait_ready(
-    process: &mut Process,
-    waited_for: String,
-    timeout: Duration,
-    mut probe: impl AsyncFnMut() -> Result<(), String>,
-) -> Result<(), Error> {
-    let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_millis(25);
-    loop {
-        process.check_running()?;
-        let last_result = match tokio::time::timeout(PROBE_TIMEOUT, probe()).await {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => e,
-            Err(_) => format!("no answer within {PROBE_TIMEOUT:?}"),
-        };
-        if Instant::now() >= deadline {
-            process.check_running()?;
-            return Err(Error::NotReady {
-                component: process.component(),
-                waited_for,
-                timeout,
-                last_result,
-                log: process.log().to_owned(),
-                log_tail: crate::process::log_tail(process.log()),
-            });
+/// What shows that a component is ready.
+enum Probe {
+    /// etcd's plain-HTTP `/health` reports healthy.
+    EtcdHealth(SocketAddr),
+    /// A GET of `path` answers `ok`, as `/readyz` and `/healthz` do.
+    Ok { client: Client, path: &'static str },
+    /// kube-controller-manager's `/healthz` is ok and its serviceaccount controller has created
+    /// the `default` ServiceAccount of namespace `default`.
+    ControllerManager { health: Client, api: Client },
+}
+
+impl Probe {
+    /// `Ok` if ready, else what was seen instead.
+    async fn check(&self) -> Result<(), String> {
+        match self {
+            Probe::EtcdHealth(address) => etcd_health(*address).await,
+            Probe::Ok { client, path } => get_ok(client, path).await,
+            Probe::ControllerManager { health, api } => {
+                get_ok(health, "/healthz").await?;
+                let service_accounts = Api::<ServiceAccount>::namespaced(api.clone(), "default");
+                match service_accounts.get_opt("default").await {
+                    Ok(Some(_)) => Ok(()),
+                    Ok(None) => Err("ServiceAccount default/default not created yet".into()),
+                    Err(e) => Err(format!("GET ServiceAccount default/default: {e}")),
+                }
+            }
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(MAX_PROBE_PAUSE);
     }
 }
 
@@ -687,7 +705,28 @@ async fn get_ok(client: &Client, path: &str) -> Result<(), String> {
     match client.request_text(request).await {
         Ok(body) if body.trim() == "ok" => Ok(()),
         Ok(body) => Err(format!("GET {path} answered {body:?}")),
+        Err(kube::Error::Api(status)) => Err(format!(
+            "GET {path} answered {}: {}",
+            status.code,
+            failed_checks(&status.message)
+        )),
         Err(e) => Err(format!("GET {path}: {e}")),
+    }
+}
+
+/// The failing checks of a verbose health answer (`[-]etcd failed: ...` lines), or the answer
+/// itself, cut short, if it has none.
+fn failed_checks(answer: &str) -> String {
+    const MAX_CHARS: usize = 300;
+    let failed: Vec<&str> = answer
+        .lines()
+        .filter_map(|line| line.strip_prefix("[-]"))
+        .map(|line| line.split(' ').next().unwrap_or(line))
+        .collect();
+    if failed.is_empty() {
+        answer.chars().take(MAX_CHARS).collect()
+    } else {
+        format!("failing checks {}", failed.join(", "))
     }
 }
 

@@ -10,7 +10,7 @@
 //! not share.
 //!
 //! ```no_run
-//! # async fn run() -> anyhow::Result<()> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let cp = autopilot_testenv::shared().await?;
 //! let ns = cp.namespace("my-test").await?;
 //! let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
@@ -25,11 +25,18 @@
 //!
 //! # Processes never outlive the test
 //!
-//! Dropping a [`ControlPlane`] kills and reaps its processes and removes its directory. In case
-//! it is never dropped (a `static`, or the test process is killed), each control plane also
-//! starts a small watchdog process that kills the components and removes the directory the
-//! moment the test process is gone: see `process.rs` for how. Set `AUTOPILOT_TESTENV_KEEP=1` to
-//! keep the directory (logs, audit log) for a post-mortem.
+//! Dropping a [`ControlPlane`] kills (SIGKILL) and reaps its processes and removes its directory,
+//! also while a failing test unwinds. For when it is never dropped — a `static` such as
+//! [`shared`], or a test process killed by a signal or a harness timeout — each control plane
+//! first starts a watchdog: a `bash` process whose stdin is a pipe that only the test process
+//! can write to, and to which the test process writes the pid of each component it starts. When
+//! the test process is gone, however it went, the kernel closes that pipe; the watchdog reads
+//! end-of-file at once, kills every listed pid whose command line still names this control
+//! plane's directory (so a recycled pid is never hit) and removes the directory. This stands in
+//! for `PR_SET_PDEATHSIG`, which needs `unsafe` code the workspace forbids.
+//!
+//! Set `AUTOPILOT_TESTENV_KEEP=1` to keep the directory (component logs, audit log,
+//! certificates, kubeconfig) for a post-mortem.
 
 mod binaries;
 mod component;
@@ -65,4 +72,15 @@ pub async fn shared() -> Result<&'static ControlPlane, &'static Error> {
         .get_or_init(|| ControlPlane::builder().with_controller_manager().start())
         .await
         .as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    /// Callers may `tokio::spawn` a start, e.g. to start control planes side by side.
+    #[test]
+    fn starting_is_send() {
+        fn is_send<T: Send>(_: &T) {}
+        is_send(&crate::shared());
+        is_send(&crate::ControlPlane::builder().start());
+    }
 }

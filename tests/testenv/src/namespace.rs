@@ -104,7 +104,13 @@ impl TestNamespace {
                 .collect::<Vec<_>>()
                 .join(",");
             let objects = kubectl(&["get", &kinds, "-n", &self.name, "-o=wide", "--show-kind"])?;
-            let events = kubectl(&["get", "events", "-n", &self.name, "--sort-by=.lastTimestamp"])?;
+            let events = kubectl(&[
+                "get",
+                "events",
+                "-n",
+                &self.name,
+                "--sort-by=.lastTimestamp",
+            ])?;
             Ok(format!("{objects}\n--- events ---\n{events}"))
         };
         dump().unwrap_or_else(|e| format!("(could not dump namespace {}: {e})", self.name))
@@ -131,8 +137,10 @@ impl Drop for TestNamespace {
                 .map_err(|e| format!("starting a runtime: {e}"))?;
             runtime.block_on(async {
                 let client = Client::try_from(config).map_err(|e| e.to_string())?;
-                let delete = Api::<Namespace>::all(client).delete(&name, &DeleteParams::default());
-                match tokio::time::timeout(DELETE_TIMEOUT, delete).await {
+                let namespaces = Api::<Namespace>::all(client);
+                let params = DeleteParams::default();
+                match tokio::time::timeout(DELETE_TIMEOUT, namespaces.delete(&name, &params)).await
+                {
                     Ok(Ok(_)) => Ok(()),
                     Ok(Err(kube::Error::Api(status))) if status.code == 404 => Ok(()),
                     Ok(Err(e)) => Err(e.to_string()),

@@ -83,7 +83,9 @@ impl Pki {
         let mut admin = CertificateParams::new(Vec::<String>::new())
             .map_err(cert_error("the admin client certificate"))?;
         admin.distinguished_name = rcgen::DistinguishedName::new();
-        admin.distinguished_name.push(DnType::CommonName, ADMIN_USER);
+        admin
+            .distinguished_name
+            .push(DnType::CommonName, ADMIN_USER);
         admin
             .distinguished_name
             .push(DnType::OrganizationName, ADMIN_GROUP);

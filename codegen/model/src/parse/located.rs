@@ -4,7 +4,9 @@
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Spanned;
+
+use super::position;
 
 /// What sits at an indexed position.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +48,7 @@ impl Index {
     pub(crate) fn build(text: &str) -> Option<Self> {
         let options = serde_saphyr::options! {
             with_snippet: false,
+            strict_booleans: true,
             duplicate_keys: serde_saphyr::DuplicateKeyPolicy::FirstWins,
         };
         let root: Spanned<Node> = serde_saphyr::from_str_with_options(text, options).ok()?;
@@ -77,12 +80,6 @@ impl Index {
             e.position() < (line, column) && matches!(&e.found, Found::Key(k) if k == key)
         })
     }
-}
-
-fn position(location: &Location) -> (usize, usize) {
-    let line = usize::try_from(location.line()).unwrap_or(usize::MAX);
-    let column = usize::try_from(location.column()).unwrap_or(usize::MAX);
-    (line, column)
 }
 
 fn flatten(node: &Spanned<Node>, path: String, out: &mut Vec<Entry>) {

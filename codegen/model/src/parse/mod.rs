@@ -25,7 +25,7 @@ use located::{Found, Index};
 /// problems are all reported.
 pub fn parse_project(path: impl AsRef<Path>, text: &str) -> Result<Project, Diagnostics> {
     let path = path.as_ref();
-    let file: project_file::ProjectFile = deserialize(path, text)?;
+    let file: Spanned<project_file::ProjectFile> = deserialize(path, text)?;
     project_file::build(path, file)
 }
 
@@ -101,6 +101,34 @@ pub(crate) fn required<'a, T>(
     value.as_ref()
 }
 
+/// A mapping whose keys keep their locations, in file order (duplicate keys are rejected by
+/// the parser).
+#[derive(Debug)]
+pub(crate) struct SpannedMap<V>(pub(crate) Vec<(Spanned<String>, V)>);
+
+impl<'de, V: serde::Deserialize<'de>> serde::Deserialize<'de> for SpannedMap<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor<V>(std::marker::PhantomData<V>);
+        impl<'de, V: serde::Deserialize<'de>> serde::de::Visitor<'de> for MapVisitor<V> {
+            type Value = SpannedMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(key) = map.next_key()? {
+                    pairs.push((key, map.next_value()?));
+                }
+                Ok(SpannedMap(pairs))
+            }
+        }
+        deserializer.deserialize_map(MapVisitor(std::marker::PhantomData))
+    }
+}
+
 /// Deserialize `text`, turning a serde error into a located diagnostic.
 fn deserialize<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Diagnostics> {
     let options = serde_saphyr::options! {
@@ -137,15 +165,23 @@ fn located_error(file: &Path, text: &str, error: &serde_saphyr::Error) -> Diagno
     Diagnostic::new(file, line, column, field, explain(&raw, found))
 }
 
+/// Integer types whose parse failures serde-saphyr reports as `invalid <type>`.
+const INTEGER_TYPES: [&str; 12] = [
+    "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize",
+];
+
 /// Reword serde-saphyr's terse type errors and say what was found.
 fn explain(message: &str, found: Option<&Found>) -> String {
     let expected = match message {
         "expected string scalar" => "expected a single value",
         "expected sequence start" => "expected a list",
         "expected mapping start" => "expected a mapping",
-        "invalid boolean" => "expected true or false",
+        m if m.starts_with("invalid boolean") => "expected true or false",
         "invalid floating point" => "expected a number",
-        m if m.starts_with("invalid u") || m.starts_with("invalid i") => {
+        m if m
+            .strip_prefix("invalid ")
+            .is_some_and(|t| INTEGER_TYPES.contains(&t)) =>
+        {
             "expected a whole number in range"
         }
         other => return other.to_owned(),
@@ -155,5 +191,165 @@ fn explain(message: &str, found: Option<&Found>) -> String {
         Some(Found::Sequence) => format!("{expected}, found a list"),
         Some(Found::Mapping) => format!("{expected}, found a mapping"),
         Some(Found::Key(_)) | None => expected.to_owned(),
+    }
+}
+
+/// Table-test support shared by the file checks' tests.
+#[cfg(test)]
+pub(crate) mod table {
+    use crate::diagnostic::Diagnostics;
+
+    /// One case: a name, the YAML, where the error must be (`line:column`) and a substring of
+    /// its message.
+    pub(crate) type Case = (&'static str, &'static str, &'static str, &'static str);
+
+    /// Run `parse` on every case and check some diagnostic matches position and message.
+    pub(crate) fn check<T: std::fmt::Debug>(
+        cases: &[Case],
+        parse: impl Fn(&str) -> Result<T, Diagnostics>,
+    ) {
+        let mut failures = Vec::new();
+        for (name, yaml, at, message) in cases {
+            match parse(yaml) {
+                Ok(value) => failures.push(format!(
+                    "{name}: parsed, want {at} {message:?}\n  {value:?}"
+                )),
+                Err(all) => {
+                    let hit = all.iter().any(|d| {
+                        format!("{}:{}", d.line, d.column) == *at && d.message.contains(message)
+                    });
+                    if !hit {
+                        failures.push(format!("{name}: want {at} {message:?}, got\n  {all}"));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table::{Case, check};
+    use super::*;
+
+    /// Shape errors found by serde: syntax, types, missing and unknown fields.
+    #[test]
+    fn shape_errors_are_located() {
+        let cases: &[Case] = &[
+            (
+                "bad indentation",
+                "kind: Foo\nphases:\n  - name: A\n     initial: true\n",
+                "4:13",
+                "mapping values are not allowed",
+            ),
+            (
+                "dedented key",
+                "kind: Foo\nphases:\n  - name: A\n    initial: true\n   inputs: []\n",
+                "5:4",
+                "did not find expected '-'",
+            ),
+            ("tab indentation", "phases:\n\t- name: A\n", "2:2", "tabs"),
+            ("unclosed flow", "phases: [ {name: A}\n", "1:9", "unclosed"),
+            (
+                "wrong type: list for bool",
+                "kind: Foo\nphases:\n  - name: A\n    initial: [1]\n",
+                "4:14",
+                "phases[0].initial: expected a single value, found a list",
+            ),
+            (
+                "wrong type: bool spelled yes",
+                "finalizer: yes\n",
+                "1:12",
+                "finalizer: expected true or false, found `yes`",
+            ),
+            (
+                "wrong type: scalar for list",
+                "kind: Foo\nphases: many\n",
+                "2:9",
+                "phases: expected a list, found `many`",
+            ),
+            (
+                "wrong type: mapping for string",
+                "kind: {a: 1}\n",
+                "1:7",
+                "kind: expected a single value, found a mapping",
+            ),
+            (
+                "wrong type: input item",
+                "phases:\n  - name: A\n    inputs:\n      - [pods]\n",
+                "4:9",
+                "phases[0].inputs[0]: invalid type: sequence",
+            ),
+            (
+                "wrong type: negative replicas",
+                "workers:\n  - name: w\n    replicas: -1\n",
+                "3:15",
+                "workers[0].replicas: expected a whole number in range, found `-1`",
+            ),
+            (
+                "unknown language",
+                "workers:\n  - name: w\n    language: cobol\n",
+                "3:15",
+                "workers[0].language: unknown variant `cobol`",
+            ),
+            (
+                "unknown top-level field",
+                "kind: Foo\nenableFinalizer: true\n",
+                "2:1",
+                "enableFinalizer: unknown field `enableFinalizer`",
+            ),
+            (
+                "unknown nested field",
+                "kind: Foo\nphases:\n  - name: A\n    initail: true\n",
+                "4:5",
+                "phases[0].initail: unknown field `initail`",
+            ),
+            (
+                "unknown field first in a flow mapping",
+                "phases:\n  - {nme: A}\n",
+                "2:6",
+                "phases[0].nme: unknown field `nme`",
+            ),
+            (
+                "unknown field in an input mapping",
+                "phases:\n  - name: A\n    inputs:\n      - name: pods\n        selector: x\n",
+                "5:9",
+                "phases[0].inputs[0].selector: unknown field `selector`",
+            ),
+            (
+                "duplicate key",
+                "kind: Foo\nphases: []\nkind: Bar\n",
+                "3:1",
+                "kind: duplicate mapping key",
+            ),
+            ("not a mapping", "- a\n", "1:1", "expected a mapping"),
+            (
+                "two documents",
+                "kind: A\n---\nkind: B\n",
+                "3:1",
+                "multiple YAML documents",
+            ),
+        ];
+        check(cases, |yaml| parse_project("autopilot.yaml", yaml));
+    }
+
+    #[test]
+    fn missing_fields_are_all_reported_at_their_mapping() {
+        let err = parse_project("p.yaml", "# nothing yet\n").unwrap_err();
+        let fields: Vec<&str> = err.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["apiVersion", "kind", "operatorName", "spec", "phases"]
+        );
+        let err = parse_project(
+            "p.yaml",
+            "apiVersion: a.b/v1\nkind: A\noperatorName: a\nspec: {type: object}\nphases:\n  - initial: true\n    final: false\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "p.yaml:6:5: phases[0].name: missing required field"
+        );
     }
 }

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a fresh machine; does nothing when all is there.
+set -euo pipefail
+need_apt=()
+command -v bc >/dev/null || need_apt+=(bc)
+command -v kubectl >/dev/null || need_apt+=(kubectl)
+command -v prometheus >/dev/null || need_apt+=(prometheus)
+if ((${#need_apt[@]})); then
+  echo "installing ${need_apt[*]} with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+command -v go >/dev/null || { echo "Go is required to build the local control plane" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "Rust (cargo) is required" >&2; exit 1; }
+echo "prerequisites present: $(go version | cut -d' ' -f3), $(cargo --version | cut -d' ' -f2), kubectl, prometheus"

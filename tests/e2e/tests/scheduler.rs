@@ -1,0 +1,221 @@
+//! The scheduler against a real kube-apiserver, with a worker over real gRPC.
+use std::time::Duration;
+
+use autopilot_e2e::project::{self, THREE_PHASES, create_task, task_status};
+use autopilot_e2e::scheduler::SchedulerProcess;
+use autopilot_e2e::wait;
+use autopilot_e2e::worker::ScriptedWorker;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams};
+use serde_json::Value;
+
+const PHASE_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
+    status["conditions"].as_array()?.iter().find(|c| c["type"] == type_)
+}
+
+async fn wait_phase(client: &kube::Client, ns: &str, name: &str, phase: &str, timeout: Duration) -> Value {
+    wait::until(&format!("Task {ns}/{name} to reach phase {phase}"), timeout, || async {
+        let s = task_status(client, ns, name).await;
+        if s["phase"] == phase { Ok(s) } else { Err(s.to_string()) }
+    })
+    .await
+}
+
+async fn wait_condition(client: &kube::Client, ns: &str, name: &str, type_: &str, reason: &str) -> Value {
+    wait::until(&format!("Task {ns}/{name} to have condition {type_} with reason {reason}"), PHASE_TIMEOUT, || async {
+        let s = task_status(client, ns, name).await;
+        match condition(&s, type_) {
+            Some(c) if c["reason"] == reason => Ok(s),
+            _ => Err(s.to_string()),
+        }
+    })
+    .await
+}
+
+struct Setup {
+    client: kube::Client,
+    ns: autopilot_testenv::TestNamespace,
+    worker: ScriptedWorker,
+    dir: tempfile::TempDir,
+    kubeconfig: std::path::PathBuf,
+}
+
+async fn setup(prefix: &str) -> Setup {
+    let cp = autopilot_testenv::shared().await.expect("control plane");
+    let client = cp.client();
+    project::install_crd(&client).await;
+    let ns = cp.namespace(prefix).await.expect("namespace");
+    let worker = ScriptedWorker::default();
+    let (endpoint, _) = worker.serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    project::write(dir.path(), THREE_PHASES, &endpoint, "");
+    let kubeconfig = cp.kubeconfig_path().to_path_buf();
+    Setup { client, ns, worker, dir, kubeconfig }
+}
+
+impl Setup {
+    fn start(&self) -> SchedulerProcess {
+        SchedulerProcess::start(self.dir.path(), &self.kubeconfig, self.ns.name(), &[])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_phases_with_outputs_status_and_events() {
+    let s = setup("three").await;
+    let _sched = s.start();
+    let ns = s.ns.name();
+    create_task(&s.client, ns, "alpha", "ok").await;
+    let status = wait_phase(&s.client, ns, "alpha", "Finished", PHASE_TIMEOUT).await;
+
+    // Status: phase, observedGeneration, statusInfo from the worker, conditions.
+    assert_eq!(status["observedGeneration"], 1);
+    assert_eq!(status["attempt"], 0);
+    assert_eq!(status["statusInfo"]["processed"], true);
+    assert_eq!(status["statusInfo"]["configMapsSeen"], 1, "Processing saw the ConfigMap input");
+    assert_eq!(condition(&status, "Ready").unwrap()["status"], "True");
+    assert_eq!(condition(&status, "Progressing").unwrap()["status"], "False");
+    assert_eq!(condition(&status, "WorkerError").unwrap()["status"], "False");
+    let healthy = condition(&status, "Healthy").expect("worker's condition");
+    assert_eq!(healthy["status"], "True");
+    assert!(healthy["lastTransitionTime"].as_str().is_some_and(|t| !t.is_empty()));
+
+    // Output: applied, owned by the Task, labelled.
+    let cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), ns);
+    let cm = cms.get("alpha-config").await.expect("output ConfigMap exists");
+    let owner = &cm.metadata.owner_references.as_ref().expect("ownerReferences")[0];
+    assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("Task", "alpha", Some(true)));
+    let labels = cm.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels.get("autopilot.dev/operator").map(String::as_str), Some("task-operator"));
+    assert_eq!(labels.get("app.kubernetes.io/managed-by").map(String::as_str), Some("autopilot"));
+    assert_eq!(cm.data.unwrap()["processed"], "true");
+    let managers: Vec<String> = cm.metadata.managed_fields.unwrap_or_default().into_iter().filter_map(|m| m.manager).collect();
+    assert!(managers.contains(&"autopilot".to_string()), "applied under the autopilot field manager: {managers:?}");
+
+    // Every phase ran once, in order, with a traceparent and the declared inputs.
+    assert_eq!(s.worker.phases(&format!("{ns}/alpha")), vec!["Initializing", "Processing"]);
+    let calls = s.worker.calls(&format!("{ns}/alpha"));
+    assert!(calls.iter().all(|c| c.traceparent.as_deref().is_some_and(|t| t.starts_with("00-"))));
+    assert_eq!(calls.iter().find(|c| c.method == "Sync:Processing").unwrap().inputs, vec!["configmaps"]);
+
+    // Events: the worker's own and the phase changes.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(s.client.clone(), ns);
+    wait::until("Events for Task alpha", Duration::from_secs(20), || async {
+        let list = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+        let reasons: Vec<String> = list.items.iter().filter_map(|e| e.reason.clone()).collect();
+        if reasons.contains(&"Initialized".to_string()) && reasons.iter().filter(|r| *r == "PhaseChanged").count() >= 2 {
+            Ok(reasons)
+        } else {
+            Err(format!("{reasons:?}"))
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_workers_end_in_documented_states_while_others_progress() {
+    let s = setup("failures").await;
+    let mut sched = s.start();
+    let ns = s.ns.name();
+    for (name, behavior) in [
+        ("flaky", "unavailable-twice"),
+        ("invalid", "invalid"),
+        ("slow", "slow"),
+        ("undeclared", "undeclared"),
+        ("garbage", "garbage"),
+        ("badnext", "bad-next"),
+        ("fine", "ok"),
+    ] {
+        create_task(&s.client, ns, name, behavior).await;
+    }
+
+    // UNAVAILABLE twice, then success: retried with backoff, reaches the end.
+    let flaky = wait_phase(&s.client, ns, "flaky", "Finished", PHASE_TIMEOUT).await;
+    let attempts: Vec<u32> = s.worker.calls(&format!("{ns}/flaky")).iter().filter(|c| c.method == "Sync:Initializing").map(|c| c.attempt).collect();
+    assert_eq!(attempts, vec![1, 2, 3], "two retries then success");
+    assert_eq!(condition(&flaky, "WorkerError").unwrap()["status"], "False");
+
+    // The healthy one is not held up by the broken ones.
+    wait_phase(&s.client, ns, "fine", "Finished", PHASE_TIMEOUT).await;
+
+    // Permanent error: condition with the code, stays in its phase.
+    let st = wait_condition(&s.client, ns, "invalid", "WorkerError", "InvalidArgument").await;
+    assert_eq!(st["phase"], "Initializing");
+    assert!(condition(&st, "WorkerError").unwrap()["message"].as_str().unwrap().contains("spec.behavior says invalid"));
+    assert_eq!(condition(&st, "Progressing").unwrap()["reason"], "Blocked");
+
+    // Timeout: DeadlineExceeded, retried.
+    let st = wait_condition(&s.client, ns, "slow", "WorkerError", "DeadlineExceeded").await;
+    assert_eq!(st["phase"], "Initializing");
+    assert_eq!(condition(&st, "Progressing").unwrap()["reason"], "Retrying");
+
+    // Undeclared kind: refused whole — not even the declared ConfigMap of that response exists.
+    let st = wait_condition(&s.client, ns, "undeclared", "WorkerError", "UndeclaredOutput").await;
+    assert_eq!(st["phase"], "Initializing");
+    assert!(condition(&st, "WorkerError").unwrap()["message"].as_str().unwrap().contains("Secret"));
+    let cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), ns);
+    assert!(cms.get_opt("undeclared-config").await.unwrap().is_none(), "nothing of a refused response is applied");
+
+    // Garbage JSON and an unknown next phase: conditions, no crash.
+    let st = wait_condition(&s.client, ns, "garbage", "WorkerError", "InvalidOutput").await;
+    assert_eq!(st["phase"], "Initializing");
+    let st = wait_condition(&s.client, ns, "badnext", "WorkerError", "InvalidNextPhase").await;
+    assert_eq!(st["phase"], "Initializing");
+
+    // The scheduler is still alive and serving.
+    assert!(sched.child.try_wait().unwrap().is_none(), "scheduler exited:\n{}", sched.log_text());
+    create_task(&s.client, ns, "after", "ok").await;
+    wait_phase(&s.client, ns, "after", "Finished", PHASE_TIMEOUT).await;
+    sched.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_run_resumes_every_resource_without_skipping_a_phase() {
+    let s = setup("restart").await;
+    let ns = s.ns.name().to_string();
+    let mut first = s.start();
+    let names: Vec<String> = (0..40).map(|i| format!("r{i}")).collect();
+    for n in &names {
+        create_task(&s.client, &ns, n, "ok").await;
+    }
+    // Kill as soon as some, but not necessarily all, have moved.
+    wait::until("some Tasks to leave their initial phase", PHASE_TIMEOUT, || async {
+        let mut moved = 0;
+        for n in &names {
+            if task_status(&s.client, &ns, n).await["phase"].as_str().is_some_and(|p| !p.is_empty()) {
+                moved += 1;
+            }
+        }
+        if moved > 0 { Ok(()) } else { Err("none moved yet".into()) }
+    })
+    .await;
+    first.kill().await;
+
+    let _second = s.start();
+    for n in &names {
+        wait_phase(&s.client, &ns, n, "Finished", PHASE_TIMEOUT).await;
+        let phases = s.worker.phases(&format!("{ns}/{n}"));
+        assert_eq!(phases, vec!["Initializing", "Processing"], "{n} ran every phase, in order");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_resources_created_at_once_all_finish() {
+    let s = setup("many").await;
+    let _sched = s.start();
+    let ns = s.ns.name().to_string();
+    let creates = (0..200).map(|i| {
+        let client = s.client.clone();
+        let ns = ns.clone();
+        async move { create_task(&client, &ns, &format!("t{i}"), "ok").await }
+    });
+    futures::future::join_all(creates).await;
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(s.client.clone(), &ns, &project::task_resource());
+    wait::until("all 200 Tasks to reach Finished", Duration::from_secs(180), || async {
+        let list = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+        let done = list.items.iter().filter(|o| o.data["status"]["phase"] == "Finished").count();
+        if done == 200 { Ok(()) } else { Err(format!("{done}/200 finished")) }
+    })
+    .await;
+}
