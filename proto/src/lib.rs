@@ -102,13 +102,19 @@ mod tests {
         status
             .metadata_mut()
             .insert(RETRY_AFTER_TRAILER, "1500".parse().unwrap());
-        assert_eq!(retry_after(&status), Some(std::time::Duration::from_millis(1500)));
+        assert_eq!(
+            retry_after(&status),
+            Some(std::time::Duration::from_millis(1500))
+        );
     }
 
     #[test]
     fn parse_json_names_the_field() {
         let err = parse_json("SyncResponse.outputs[0]", b"{nope").unwrap_err();
-        assert!(err.to_string().starts_with("field SyncResponse.outputs[0] is not valid JSON"));
+        assert!(
+            err.to_string()
+                .starts_with("field SyncResponse.outputs[0] is not valid JSON")
+        );
         let big = parse_json("x", br#"{"n": 9007199254740993}"#).unwrap();
         assert_eq!(big["n"].as_i64(), Some(9_007_199_254_740_993));
     }

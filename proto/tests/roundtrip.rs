@@ -195,7 +195,10 @@ async fn sync_round_trips_every_field() {
     // The resource went there and back byte for byte, with the int64 intact.
     assert_eq!(resp.outputs, vec![sent.resource.clone()]);
     let echoed: serde_json::Value = serde_json::from_slice(&resp.outputs[0]).unwrap();
-    assert_eq!(echoed["metadata"]["generation"].as_i64(), Some(9_007_199_254_740_993));
+    assert_eq!(
+        echoed["metadata"]["generation"].as_i64(),
+        Some(9_007_199_254_740_993)
+    );
     let info: serde_json::Value = serde_json::from_slice(&resp.status_info).unwrap();
     assert_eq!(info["objects"], 2);
     assert_eq!(info["metrics"], 2);
@@ -212,7 +215,10 @@ async fn sync_round_trips_every_field() {
     let sample = &decoded.metrics["success-rate"].series[0].samples[0];
     assert!(sample.value.is_nan() && sample.is_nan);
     assert!(decoded.metrics["latency"].no_data);
-    assert_eq!(decoded.objects["virtualservices"].error, sent.objects["virtualservices"].error);
+    assert_eq!(
+        decoded.objects["virtualservices"].error,
+        sent.objects["virtualservices"].error
+    );
     assert_eq!(decoded.meta, sent.meta);
 }
 
@@ -221,11 +227,27 @@ async fn error_codes_arrive_with_their_class_and_retry_hint() {
     let mut client = serve().await;
     let table = [
         ("Unavailable", Code::Unavailable, ErrorClass::Retryable),
-        ("ResourceExhausted", Code::ResourceExhausted, ErrorClass::Retryable),
-        ("DeadlineExceeded", Code::DeadlineExceeded, ErrorClass::Retryable),
+        (
+            "ResourceExhausted",
+            Code::ResourceExhausted,
+            ErrorClass::Retryable,
+        ),
+        (
+            "DeadlineExceeded",
+            Code::DeadlineExceeded,
+            ErrorClass::Retryable,
+        ),
         ("Aborted", Code::Aborted, ErrorClass::Retryable),
-        ("InvalidArgument", Code::InvalidArgument, ErrorClass::Permanent),
-        ("FailedPrecondition", Code::FailedPrecondition, ErrorClass::Permanent),
+        (
+            "InvalidArgument",
+            Code::InvalidArgument,
+            ErrorClass::Permanent,
+        ),
+        (
+            "FailedPrecondition",
+            Code::FailedPrecondition,
+            ErrorClass::Permanent,
+        ),
     ];
     for (phase, code, class) in table {
         let mut req = full_sync_request();
@@ -248,7 +270,10 @@ async fn finalize_round_trips() {
     let resp = client
         .finalize(FinalizeRequest {
             resource: b"{}".to_vec(),
-            meta: Some(RequestMeta { attempt: 2, ..Default::default() }),
+            meta: Some(RequestMeta {
+                attempt: 2,
+                ..Default::default()
+            }),
         })
         .await
         .unwrap()

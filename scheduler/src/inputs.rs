@@ -1,8 +1,8 @@
 //! Inputs: the objects and Prometheus results a phase declares, gathered for one resource.
 use std::collections::BTreeMap;
 
-use kube::api::{Api, DynamicObject, ListParams};
 use kube::ResourceExt;
+use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::Value;
 
 use crate::plan::{InputPlan, PhasePlan};
@@ -42,7 +42,14 @@ impl Gathered {
     /// A tag over the resource's spec and every input: equal tags mean equal inputs.
     pub fn tag(&self, obj: &DynamicObject) -> String {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        fnv1a(&mut h, obj.data.get("spec").map(|s| s.to_string()).unwrap_or_default().as_bytes());
+        fnv1a(
+            &mut h,
+            obj.data
+                .get("spec")
+                .map(|s| s.to_string())
+                .unwrap_or_default()
+                .as_bytes(),
+        );
         for (k, v) in &self.objects {
             fnv1a(&mut h, k.as_bytes());
             match v {
@@ -70,18 +77,39 @@ impl Gatherer {
         let object = serde_json::to_value(obj).unwrap_or(Value::Null);
         for input in &phase.inputs {
             match input {
-                InputPlan::Resource { key, kind, namespace, label_selector, field_selector } => {
+                InputPlan::Resource {
+                    key,
+                    kind,
+                    namespace,
+                    label_selector,
+                    field_selector,
+                } => {
                     let result = self
-                        .list(obj, &object, kind, namespace.as_ref(), label_selector.as_deref(), field_selector.as_deref())
+                        .list(
+                            obj,
+                            &object,
+                            kind,
+                            namespace.as_ref(),
+                            label_selector.as_deref(),
+                            field_selector.as_deref(),
+                        )
                         .await;
                     out.objects.insert(key.clone(), result);
                 }
                 InputPlan::Metrics { queries, vars } => {
                     for q in queries {
                         let result = match q.render(&object, vars) {
-                            Err(e) => MetricInput { query: q.query.clone(), error: Some(format!("rendering query {}: {e}", q.name)), ..Default::default() },
+                            Err(e) => MetricInput {
+                                query: q.query.clone(),
+                                error: Some(format!("rendering query {}: {e}", q.name)),
+                                ..Default::default()
+                            },
                             Ok(promql) => match &self.prometheus {
-                                None => MetricInput { query: promql, error: Some("no Prometheus configured (prometheus.url)".into()), ..Default::default() },
+                                None => MetricInput {
+                                    query: promql,
+                                    error: Some("no Prometheus configured (prometheus.url)".into()),
+                                    ..Default::default()
+                                },
                                 Some(p) => p.query(&promql, q.range.as_ref()).await,
                             },
                         };
@@ -109,7 +137,9 @@ impl Gatherer {
             Api::all_with(self.client.clone(), &kind.resource)
         } else {
             match namespace {
-                Some(autopilot_model::InputNamespace::All) => Api::all_with(self.client.clone(), &kind.resource),
+                Some(autopilot_model::InputNamespace::All) => {
+                    Api::all_with(self.client.clone(), &kind.resource)
+                }
                 Some(autopilot_model::InputNamespace::Template(t)) => {
                     Api::namespaced_with(self.client.clone(), &render(t)?, &kind.resource)
                 }
@@ -134,7 +164,7 @@ impl Gatherer {
             _ => format!("listing {}: {e}", kind.resource.plural),
         })?;
         let mut items = list.items;
-        items.sort_by(|a, b| (a.namespace(), a.name_any()).cmp(&(b.namespace(), b.name_any())));
+        items.sort_by_key(|o| (o.namespace(), o.name_any()));
         Ok(items
             .into_iter()
             .map(|mut o| {

@@ -55,26 +55,55 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("autopilot");
         let reconciles = Family::<ResultLabels, Counter>::default();
-        registry.register("reconciles", "Reconciles by result (success or error)", reconciles.clone());
+        registry.register(
+            "reconciles",
+            "Reconciles by result (success or error)",
+            reconciles.clone(),
+        );
         let reconcile_seconds = latency_histogram();
-        registry.register("reconcile_duration_seconds", "Time spent in one reconcile", reconcile_seconds.clone());
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time spent in one reconcile",
+            reconcile_seconds.clone(),
+        );
         let worker_calls = Family::<CallLabels, Counter>::default();
-        registry.register("worker_calls", "Worker calls by phase and gRPC code", worker_calls.clone());
-        let worker_call_seconds =
-            Family::<CallLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "worker_calls",
+            "Worker calls by phase and gRPC code",
+            worker_calls.clone(),
+        );
+        let worker_call_seconds = Family::<CallLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
         registry.register(
             "worker_call_duration_seconds",
             "Worker call latency by phase and gRPC code",
             worker_call_seconds.clone(),
         );
         let in_flight = Family::<PhaseLabels, Gauge<i64, AtomicI64>>::default();
-        registry.register("worker_calls_in_flight", "Worker calls awaiting an answer", in_flight.clone());
+        registry.register(
+            "worker_calls_in_flight",
+            "Worker calls awaiting an answer",
+            in_flight.clone(),
+        );
         let transitions = Family::<TransitionLabels, Counter>::default();
-        registry.register("phase_transitions", "Phase transitions by from and to phase", transitions.clone());
+        registry.register(
+            "phase_transitions",
+            "Phase transitions by from and to phase",
+            transitions.clone(),
+        );
         let resources = Family::<PhaseLabels, Gauge<i64, AtomicI64>>::default();
-        registry.register("resources", "Resources known to the scheduler by phase", resources.clone());
+        registry.register(
+            "resources",
+            "Resources known to the scheduler by phase",
+            resources.clone(),
+        );
         let leader = Gauge::<i64, AtomicI64>::default();
-        registry.register("leader", "1 when this replica holds the leader lease", leader.clone());
+        registry.register(
+            "leader",
+            "1 when this replica holds the leader lease",
+            leader.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -93,26 +122,40 @@ impl Metrics {
     /// Records a finished reconcile.
     pub fn observe_reconcile(&self, took: Duration, ok: bool) {
         let result = if ok { "success" } else { "error" };
-        self.reconciles.get_or_create(&ResultLabels { result }).inc();
+        self.reconciles
+            .get_or_create(&ResultLabels { result })
+            .inc();
         self.reconcile_seconds.observe(took.as_secs_f64());
     }
 
     /// Records a finished worker call.
     pub fn worker_call(&self, phase: &str, code: &str, took: Duration) {
-        let labels = CallLabels { phase: phase.to_string(), code: code.to_string() };
+        let labels = CallLabels {
+            phase: phase.to_string(),
+            code: code.to_string(),
+        };
         self.worker_calls.get_or_create(&labels).inc();
-        self.worker_call_seconds.get_or_create(&labels).observe(took.as_secs_f64());
+        self.worker_call_seconds
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
     }
 
     /// Adjusts the in-flight gauge of a phase.
     pub fn in_flight(&self, phase: &str, delta: i64) {
-        self.in_flight.get_or_create(&PhaseLabels { phase: phase.to_string() }).inc_by(delta);
+        self.in_flight
+            .get_or_create(&PhaseLabels {
+                phase: phase.to_string(),
+            })
+            .inc_by(delta);
     }
 
     /// Records a phase transition.
     pub fn transition(&self, from: &str, to: &str) {
         self.transitions
-            .get_or_create(&TransitionLabels { from: from.to_string(), to: to.to_string() })
+            .get_or_create(&TransitionLabels {
+                from: from.to_string(),
+                to: to.to_string(),
+            })
             .inc();
     }
 
@@ -120,7 +163,11 @@ impl Metrics {
     pub fn set_resources(&self, counts: &std::collections::BTreeMap<String, i64>) {
         self.resources.clear();
         for (phase, n) in counts {
-            self.resources.get_or_create(&PhaseLabels { phase: phase.clone() }).set(*n);
+            self.resources
+                .get_or_create(&PhaseLabels {
+                    phase: phase.clone(),
+                })
+                .set(*n);
         }
     }
 

@@ -75,7 +75,9 @@ pub enum OutputError {
         field: &'static str,
     },
     /// An output's kind is not declared as an output of the phase.
-    #[error("output {index} is a {api_version} {kind}, which phase {phase} does not declare as an output (declared: {declared})")]
+    #[error(
+        "output {index} is a {api_version} {kind}, which phase {phase} does not declare as an output (declared: {declared})"
+    )]
     Undeclared {
         /// Position in the response.
         index: usize,
@@ -134,10 +136,16 @@ pub fn prepare(
     let mut seen = BTreeSet::new();
     let mut prepared = Vec::with_capacity(outputs.len());
     for (index, raw) in outputs.iter().enumerate() {
-        let mut object: Value = serde_json::from_slice(raw)
-            .map_err(|e| OutputError::InvalidJson { index, reason: e.to_string() })?;
+        let mut object: Value =
+            serde_json::from_slice(raw).map_err(|e| OutputError::InvalidJson {
+                index,
+                reason: e.to_string(),
+            })?;
         if !object.is_object() {
-            return Err(OutputError::InvalidJson { index, reason: "not an object".into() });
+            return Err(OutputError::InvalidJson {
+                index,
+                reason: "not an object".into(),
+            });
         }
         let field = |o: &Value, path: &[&str]| -> Option<String> {
             let mut v = o;
@@ -146,12 +154,18 @@ pub fn prepare(
             }
             v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
         };
-        let api_version = field(&object, &["apiVersion"])
-            .ok_or(OutputError::MissingField { index, field: "apiVersion" })?;
-        let kind =
-            field(&object, &["kind"]).ok_or(OutputError::MissingField { index, field: "kind" })?;
-        let name = field(&object, &["metadata", "name"])
-            .ok_or(OutputError::MissingField { index, field: "metadata.name" })?;
+        let api_version = field(&object, &["apiVersion"]).ok_or(OutputError::MissingField {
+            index,
+            field: "apiVersion",
+        })?;
+        let kind = field(&object, &["kind"]).ok_or(OutputError::MissingField {
+            index,
+            field: "kind",
+        })?;
+        let name = field(&object, &["metadata", "name"]).ok_or(OutputError::MissingField {
+            index,
+            field: "metadata.name",
+        })?;
         let Some(output_kind) = declared
             .iter()
             .find(|k| k.resource.api_version == api_version && k.resource.kind == kind)
@@ -166,7 +180,11 @@ pub fn prepare(
                 api_version,
                 kind,
                 phase: phase.to_string(),
-                declared: if declared.is_empty() { "none".into() } else { declared },
+                declared: if declared.is_empty() {
+                    "none".into()
+                } else {
+                    declared
+                },
             });
         };
         let placement = |reason: String| OutputError::Placement {
@@ -203,7 +221,12 @@ pub fn prepare(
             return Err(OutputError::Duplicate { index, kind, name });
         }
         decorate(&mut object, owner, namespace.as_deref());
-        prepared.push(Prepared { kind: output_kind.clone(), namespace, name, object });
+        prepared.push(Prepared {
+            kind: output_kind.clone(),
+            namespace,
+            name,
+            object,
+        });
     }
     Ok(prepared)
 }
@@ -214,7 +237,9 @@ fn decorate(object: &mut Value, owner: &Owner, namespace: Option<&str>) {
         .expect("checked to be an object")
         .entry("metadata")
         .or_insert_with(|| json!({}));
-    let Some(meta) = meta.as_object_mut() else { return };
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
     if let Some(ns) = namespace {
         meta.insert("namespace".into(), json!(ns));
     }
@@ -273,7 +298,9 @@ pub async fn prune(
     let mut deleted = Vec::new();
     for kind in kinds {
         let api = api(client, kind, owner.namespace.as_deref());
-        let list = api.list_metadata(&ListParams::default().labels(&selector)).await?;
+        let list = api
+            .list_metadata(&ListParams::default().labels(&selector))
+            .await?;
         for item in list.items {
             let name = item.metadata.name.clone().unwrap_or_default();
             let kept = keep.iter().any(|p| {
@@ -283,7 +310,9 @@ pub async fn prune(
                 continue;
             }
             let api = match &item.metadata.namespace {
-                Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &kind.resource),
+                Some(ns) => {
+                    Api::<DynamicObject>::namespaced_with(client.clone(), ns, &kind.resource)
+                }
                 None => Api::all_with(client.clone(), &kind.resource),
             };
             match api.delete(&name, &DeleteParams::background()).await {
@@ -297,9 +326,18 @@ pub async fn prune(
 }
 
 /// Builds an [`OutputKind`].
-pub fn output_kind(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool) -> OutputKind {
+pub fn output_kind(
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+    namespaced: bool,
+) -> OutputKind {
     let gvk = GroupVersionKind::gvk(group, version, kind);
-    OutputKind { resource: ApiResource::from_gvk_with_plural(&gvk, plural), namespaced }
+    OutputKind {
+        resource: ApiResource::from_gvk_with_plural(&gvk, plural),
+        namespaced,
+    }
 }
 
 #[cfg(test)]
@@ -320,7 +358,13 @@ mod tests {
     fn declared() -> Vec<OutputKind> {
         vec![
             output_kind("", "v1", "ConfigMap", "configmaps", true),
-            output_kind("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false),
+            output_kind(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "ClusterRole",
+                "clusterroles",
+                false,
+            ),
         ]
     }
 
@@ -345,16 +389,45 @@ mod tests {
         let cases: &[(&str, Option<&str>, &str)] = &[
             ("{nope", Some("ns"), "InvalidOutput"),
             ("[1]", Some("ns"), "InvalidOutput"),
-            (r#"{"kind":"ConfigMap","metadata":{"name":"a"}}"#, Some("ns"), "InvalidOutput"),
-            (r#"{"apiVersion":"v1","metadata":{"name":"a"}}"#, Some("ns"), "InvalidOutput"),
-            (r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{}}"#, Some("ns"), "InvalidOutput"),
-            (r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"a"}}"#, Some("ns"), "UndeclaredOutput"),
-            (r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"other"}}"#, Some("ns"), "InvalidOutput"),
-            (r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"a"}}"#, Some("ns"), "InvalidOutput"),
-            (r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}"#, None, "InvalidOutput"),
+            (
+                r#"{"kind":"ConfigMap","metadata":{"name":"a"}}"#,
+                Some("ns"),
+                "InvalidOutput",
+            ),
+            (
+                r#"{"apiVersion":"v1","metadata":{"name":"a"}}"#,
+                Some("ns"),
+                "InvalidOutput",
+            ),
+            (
+                r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{}}"#,
+                Some("ns"),
+                "InvalidOutput",
+            ),
+            (
+                r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"a"}}"#,
+                Some("ns"),
+                "UndeclaredOutput",
+            ),
+            (
+                r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"other"}}"#,
+                Some("ns"),
+                "InvalidOutput",
+            ),
+            (
+                r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"a"}}"#,
+                Some("ns"),
+                "InvalidOutput",
+            ),
+            (
+                r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}"#,
+                None,
+                "InvalidOutput",
+            ),
         ];
         for (raw, ns, reason) in cases {
-            let err = prepare("P", &[raw.as_bytes().to_vec()], &declared(), &owner(*ns)).unwrap_err();
+            let err =
+                prepare("P", &[raw.as_bytes().to_vec()], &declared(), &owner(*ns)).unwrap_err();
             assert_eq!(err.reason(), *reason, "{raw}: {err}");
         }
         let dup = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}"#.to_vec();
@@ -367,12 +440,16 @@ mod tests {
             &owner(Some("ns")),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("phase P does not declare"), "{err}");
+        assert!(
+            err.to_string().contains("phase P does not declare"),
+            "{err}"
+        );
     }
 
     #[test]
     fn cluster_scoped_owner_may_place_namespaced_outputs_explicitly() {
-        let raw = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"x"}}"#;
+        let raw =
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"x"}}"#;
         let p = prepare("P", &[raw.to_vec()], &declared(), &owner(None)).unwrap();
         assert_eq!(p[0].namespace.as_deref(), Some("x"));
     }

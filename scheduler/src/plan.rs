@@ -86,22 +86,40 @@ impl Plan {
         let gvk = GroupVersionKind::gvk(project.group(), project.version(), &project.kind);
         let resource = ApiResource::from_gvk_with_plural(&gvk, &project.plural());
         let table = PhaseTable {
-            initial: project.initial_phase().map(|p| p.name.clone()).unwrap_or_default(),
+            initial: project
+                .initial_phase()
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
             phases: project
                 .phases
                 .iter()
-                .map(|p| PhaseEntry { name: p.name.clone(), is_final: p.is_final, next: p.next.clone() })
+                .map(|p| PhaseEntry {
+                    name: p.name.clone(),
+                    is_final: p.is_final,
+                    next: p.next.clone(),
+                })
                 .collect(),
         };
         let phases = project
             .non_final_phases()
             .map(|p| {
-                let outputs = p.outputs.iter().filter_map(|o| project.parameter(o)).map(|p| kind_of(&p)).collect();
+                let outputs = p
+                    .outputs
+                    .iter()
+                    .filter_map(|o| project.parameter(o))
+                    .map(|p| kind_of(&p))
+                    .collect();
                 let inputs = p
                     .inputs
                     .iter()
                     .filter_map(|i| match i {
-                        Input::Resource { parameter, key, namespace, label_selector, field_selector } => {
+                        Input::Resource {
+                            parameter,
+                            key,
+                            namespace,
+                            label_selector,
+                            field_selector,
+                        } => {
                             let param = project.parameter(parameter)?;
                             Some(InputPlan::Resource {
                                 key: key.clone(),
@@ -130,7 +148,9 @@ impl Plan {
         Plan {
             operator_name: project.operator_name.clone(),
             resource,
-            finalizer: project.finalizer.then(|| format!("{}/autopilot", project.group())),
+            finalizer: project
+                .finalizer
+                .then(|| format!("{}/autopilot", project.group())),
             table,
             phases,
             policy: Policy {

@@ -23,7 +23,9 @@ fn encode_query_value(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -31,7 +33,9 @@ fn encode_query_value(s: &str) -> String {
 }
 
 fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
 }
 
 impl Prometheus {
@@ -46,10 +50,19 @@ impl Prometheus {
 
     /// Runs `promql` as an instant query, or as a range query ending now when `range` is set.
     /// Never fails: errors are carried in the result for the worker to see.
-    pub async fn query(&self, promql: &str, range: Option<&autopilot_model::QueryRange>) -> MetricInput {
+    pub async fn query(
+        &self,
+        promql: &str,
+        range: Option<&autopilot_model::QueryRange>,
+    ) -> MetricInput {
         let now = SystemTime::now();
         let url = match range {
-            None => format!("{}/api/v1/query?query={}&time={:.3}", self.base, encode_query_value(promql), unix_seconds(now)),
+            None => format!(
+                "{}/api/v1/query?query={}&time={:.3}",
+                self.base,
+                encode_query_value(promql),
+                unix_seconds(now)
+            ),
             Some(r) => format!(
                 "{}/api/v1/query_range?query={}&start={:.3}&end={:.3}&step={}",
                 self.base,
@@ -60,18 +73,30 @@ impl Prometheus {
             ),
         };
         let mut result = match tokio::time::timeout(self.timeout, self.get(&url)).await {
-            Err(_) => Err(format!("Prometheus did not answer within {}", humantime::format_duration(self.timeout))),
+            Err(_) => Err(format!(
+                "Prometheus did not answer within {}",
+                humantime::format_duration(self.timeout)
+            )),
             Ok(r) => r,
         }
         .and_then(|body| parse_response(&body))
-        .unwrap_or_else(|error| MetricInput { error: Some(error), ..Default::default() });
+        .unwrap_or_else(|error| MetricInput {
+            error: Some(error),
+            ..Default::default()
+        });
         result.query = promql.to_string();
         result
     }
 
     async fn get(&self, url: &str) -> Result<Vec<u8>, String> {
-        let uri: hyper::Uri = url.parse().map_err(|e| format!("bad Prometheus URL {url}: {e}"))?;
-        let resp = self.client.get(uri).await.map_err(|e| format!("querying Prometheus at {}: {e}", self.base))?;
+        let uri: hyper::Uri = url
+            .parse()
+            .map_err(|e| format!("bad Prometheus URL {url}: {e}"))?;
+        let resp = self
+            .client
+            .get(uri)
+            .await
+            .map_err(|e| format!("querying Prometheus at {}: {e}", self.base))?;
         let status = resp.status();
         let body = resp
             .into_body()
@@ -81,7 +106,10 @@ impl Prometheus {
             .to_bytes()
             .to_vec();
         if !status.is_success() && status.as_u16() != 400 && status.as_u16() != 422 {
-            return Err(format!("Prometheus answered {status}: {}", String::from_utf8_lossy(&body)));
+            return Err(format!(
+                "Prometheus answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            ));
         }
         Ok(body)
     }
@@ -103,33 +131,58 @@ fn sample(v: &Value) -> Option<(i64, f64)> {
 fn labels(v: &Value) -> BTreeMap<String, String> {
     v.get("metric")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Parses a Prometheus API response body into a typed result.
 pub fn parse_response(body: &[u8]) -> Result<MetricInput, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("Prometheus answered non-JSON: {e}"))?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| format!("Prometheus answered non-JSON: {e}"))?;
     if v.get("status").and_then(Value::as_str) != Some("success") {
-        let kind = v.get("errorType").and_then(Value::as_str).unwrap_or("error");
-        let msg = v.get("error").and_then(Value::as_str).unwrap_or("unknown error");
+        let kind = v
+            .get("errorType")
+            .and_then(Value::as_str)
+            .unwrap_or("error");
+        let msg = v
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown error");
         return Err(format!("Prometheus {kind}: {msg}"));
     }
     let data = v.get("data").ok_or("Prometheus response without data")?;
-    let result_type = data.get("resultType").and_then(Value::as_str).unwrap_or_default().to_string();
+    let result_type = data
+        .get("resultType")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let result = data.get("result").cloned().unwrap_or(Value::Null);
     let series = match result_type.as_str() {
-        "scalar" => sample(&result).map(|s| vec![(BTreeMap::new(), vec![s])]).unwrap_or_default(),
+        "scalar" => sample(&result)
+            .map(|s| vec![(BTreeMap::new(), vec![s])])
+            .unwrap_or_default(),
         "vector" => result
             .as_array()
-            .map(|a| a.iter().filter_map(|e| Some((labels(e), vec![sample(e.get("value")?)?]))).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| Some((labels(e), vec![sample(e.get("value")?)?])))
+                    .collect()
+            })
             .unwrap_or_default(),
         "matrix" => result
             .as_array()
             .map(|a| {
                 a.iter()
                     .map(|e| {
-                        let samples = e.get("values").and_then(Value::as_array).map(|vs| vs.iter().filter_map(sample).collect()).unwrap_or_default();
+                        let samples = e
+                            .get("values")
+                            .and_then(Value::as_array)
+                            .map(|vs| vs.iter().filter_map(sample).collect())
+                            .unwrap_or_default();
                         (labels(e), samples)
                     })
                     .collect()
@@ -137,8 +190,16 @@ pub fn parse_response(body: &[u8]) -> Result<MetricInput, String> {
             .unwrap_or_default(),
         other => return Err(format!("unsupported Prometheus result type {other:?}")),
     };
-    let no_data = series.iter().all(|(_, s): &(BTreeMap<String, String>, Vec<(i64, f64)>)| s.is_empty());
-    Ok(MetricInput { query: String::new(), result_type, series, no_data, error: None })
+    let no_data = series
+        .iter()
+        .all(|(_, s): &(BTreeMap<String, String>, Vec<(i64, f64)>)| s.is_empty());
+    Ok(MetricInput {
+        query: String::new(),
+        result_type,
+        series,
+        no_data,
+        error: None,
+    })
 }
 
 #[cfg(test)]
@@ -158,7 +219,8 @@ mod tests {
         let empty = br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
         assert!(parse_response(empty).unwrap().no_data);
 
-        let scalar = br#"{"status":"success","data":{"resultType":"scalar","result":[1700000000,"+Inf"]}}"#;
+        let scalar =
+            br#"{"status":"success","data":{"resultType":"scalar","result":[1700000000,"+Inf"]}}"#;
         let r = parse_response(scalar).unwrap();
         assert_eq!(r.series[0].1[0], (1_700_000_000_000, f64::INFINITY));
 
@@ -166,11 +228,17 @@ mod tests {
         assert_eq!(parse_response(matrix).unwrap().series[0].1.len(), 2);
 
         let bad = br#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#;
-        assert_eq!(parse_response(bad).unwrap_err(), "Prometheus bad_data: parse error at char 3");
+        assert_eq!(
+            parse_response(bad).unwrap_err(),
+            "Prometheus bad_data: parse error at char 3"
+        );
     }
 
     #[test]
     fn query_values_are_percent_encoded() {
-        assert_eq!(encode_query_value(r#"up{a="b c"}"#), "up%7Ba%3D%22b%20c%22%7D");
+        assert_eq!(
+            encode_query_value(r#"up{a="b c"}"#),
+            "up%7Ba%3D%22b%20c%22%7D"
+        );
     }
 }

@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::outputs::{self, Owner};
 use crate::plan::{PhasePlan, Plan};
 use crate::status::{Condition, Status};
-use crate::step::{self, Failure, Facts, Position, Requeue, Step};
+use crate::step::{self, Facts, Failure, Position, Requeue, Step};
 use crate::worker::{CallError, CallMeta, SyncCall, SyncReply, Worker};
 use crate::{Error, inputs};
 
@@ -77,7 +77,10 @@ impl Context {
         inputs: inputs::Gatherer,
         instance: Option<String>,
     ) -> Self {
-        let reporter = Reporter { controller: format!("autopilot-{}", plan.operator_name), instance };
+        let reporter = Reporter {
+            controller: format!("autopilot-{}", plan.operator_name),
+            instance,
+        };
         Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
@@ -95,15 +98,30 @@ impl Context {
     }
 
     fn worker(&self, phase: &str) -> Option<Arc<dyn Worker>> {
-        self.workers.read().expect("workers lock").by_phase.get(phase).cloned()
+        self.workers
+            .read()
+            .expect("workers lock")
+            .by_phase
+            .get(phase)
+            .cloned()
     }
 
     fn memo(&self, key: &ObjectRef<DynamicObject>) -> Memo {
-        self.memo.lock().expect("memo lock").get(key).cloned().unwrap_or_default()
+        self.memo
+            .lock()
+            .expect("memo lock")
+            .get(key)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn update_memo(&self, key: &ObjectRef<DynamicObject>, f: impl FnOnce(&mut Memo)) {
-        f(self.memo.lock().expect("memo lock").entry(key.clone()).or_default());
+        f(self
+            .memo
+            .lock()
+            .expect("memo lock")
+            .entry(key.clone())
+            .or_default());
     }
 
     /// Forgets a resource (deleted) or makes its next trigger run at once (an input changed).
@@ -140,8 +158,16 @@ fn owner_of(obj: &DynamicObject, plan: &Plan) -> Result<Owner, ReconcileError> {
     Ok(Owner {
         api_version: plan.resource.api_version.clone(),
         kind: plan.resource.kind.clone(),
-        name: obj.metadata.name.clone().ok_or(ReconcileError::MalformedResource("name"))?,
-        uid: obj.metadata.uid.clone().ok_or(ReconcileError::MalformedResource("uid"))?,
+        name: obj
+            .metadata
+            .name
+            .clone()
+            .ok_or(ReconcileError::MalformedResource("name"))?,
+        uid: obj
+            .metadata
+            .uid
+            .clone()
+            .ok_or(ReconcileError::MalformedResource("uid"))?,
         namespace: obj.metadata.namespace.clone(),
         operator_name: plan.operator_name.clone(),
     })
@@ -162,22 +188,41 @@ fn api_for(ctx: &Context, plan: &Plan, obj: &DynamicObject) -> Api<DynamicObject
     }
 }
 
-async fn publish(ctx: &Context, plan: &Plan, obj: &DynamicObject, warning: bool, reason: &str, note: String, action: &str) {
+async fn publish(
+    ctx: &Context,
+    plan: &Plan,
+    obj: &DynamicObject,
+    warning: bool,
+    reason: &str,
+    note: String,
+    action: &str,
+) {
     let event = Event {
-        type_: if warning { EventType::Warning } else { EventType::Normal },
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
         reason: reason.chars().take(128).collect(),
         note: Some(note.chars().take(1024).collect()),
         action: action.to_string(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&plan.resource)).await {
+    if let Err(e) = ctx
+        .recorder
+        .publish(&event, &obj.object_ref(&plan.resource))
+        .await
+    {
         // Events are best effort: a failed one must not fail the step.
         warn!(error = %e, reason, "could not record event");
     }
 }
 
 /// Reconciles one resource. Registered with the kube-runtime controller.
-pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+pub async fn reconcile(
+    obj: Arc<DynamicObject>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let plan = ctx.plan();
     let key = ObjectRef::from_obj_with(obj.as_ref(), plan.resource.clone());
     let status = Status::from_object_status(obj.data.get("status"));
@@ -188,8 +233,11 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
         phase = %status.phase,
     );
     let started = Instant::now();
-    let result = reconcile_inner(&obj, &ctx, &plan, &key, status).instrument(span).await;
-    ctx.metrics.observe_reconcile(started.elapsed(), result.is_ok());
+    let result = reconcile_inner(&obj, &ctx, &plan, &key, status)
+        .instrument(span)
+        .await;
+    ctx.metrics
+        .observe_reconcile(started.elapsed(), result.is_ok());
     if result.is_ok() {
         ctx.update_memo(&key, |m| m.api_failures = 0);
     }
@@ -219,7 +267,11 @@ async fn reconcile_inner(
         // Adding the finalizer is its own write; the resulting watch event runs the phase.
         let patch = json!({"metadata": {"finalizers": obj.finalizers().iter().chain([finalizer]).collect::<Vec<_>>(), "resourceVersion": obj.metadata.resource_version}});
         api_for(ctx, plan, obj)
-            .patch(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(
+                &obj.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
             .await
             .map_err(ReconcileError::FinalizerUpdateFailed)?;
         return Ok(Action::requeue(plan.policy.work_interval));
@@ -231,7 +283,11 @@ async fn reconcile_inner(
         Position::Unknown(name) => {
             let msg = format!("status names phase {name:?}, which autopilot.yaml does not declare");
             let mut next = status.clone();
-            next.set_condition(Condition::new(crate::status::WORKER_ERROR, true, "UnknownPhase", &msg), &now_rfc3339(), generation);
+            next.set_condition(
+                Condition::new(crate::status::WORKER_ERROR, true, "UnknownPhase", &msg),
+                &now_rfc3339(),
+                generation,
+            );
             if next != status {
                 write_status(ctx, plan, obj, &next).await?;
                 publish(ctx, plan, obj, true, "UnknownPhase", msg, "Reconcile").await;
@@ -256,11 +312,26 @@ async fn reconcile_inner(
         return Ok(Action::await_change());
     };
     let step = run_phase(obj, ctx, plan, phase_plan, &phase, &status).await;
-    let written = if step.status != status { Some(write_status(ctx, plan, obj, &step.status).await?) } else { None };
+    let written = if step.status != status {
+        Some(write_status(ctx, plan, obj, &step.status).await?)
+    } else {
+        None
+    };
     if let Some((from, to)) = &step.transition {
         ctx.metrics.transition(from, to);
         info!(from = %from, to = %to, "phase changed");
-        publish(ctx, plan, obj, false, "PhaseChanged", format!("{from} -> {to}"), "Transition").await;
+        // The recorder folds events with equal type, reason and action into one series; the
+        // target phase as the action keeps each transition visible on its own.
+        publish(
+            ctx,
+            plan,
+            obj,
+            false,
+            "PhaseChanged",
+            format!("{from} -> {to}"),
+            to,
+        )
+        .await;
     }
     let requeue = match step.requeue {
         Requeue::After(d) => Some(d),
@@ -290,20 +361,40 @@ async fn run_phase(
 ) -> Step {
     let generation = obj.metadata.generation;
     let now = now_rfc3339();
-    let facts = Facts { now: &now, generation, jitter: rand::random::<f64>() };
+    let facts = Facts {
+        now: &now,
+        generation,
+        jitter: rand::random::<f64>(),
+    };
     let fail = |failure: Failure, reason: &str, message: String| {
-        step::after_failure(status.clone(), phase, &failure, reason, &message, &plan.policy, facts)
+        step::after_failure(
+            status.clone(),
+            phase,
+            &failure,
+            reason,
+            &message,
+            &plan.policy,
+            facts,
+        )
     };
 
     let Some(worker) = ctx.worker(phase) else {
-        return fail(Failure::Permanent, "NoWorker", format!("no worker serves phase {phase}"));
+        return fail(
+            Failure::Permanent,
+            "NoWorker",
+            format!("no worker serves phase {phase}"),
+        );
     };
     let owner = match owner_of(obj, plan) {
         Ok(o) => o,
         Err(e) => return fail(Failure::Permanent, "MalformedResource", e.to_string()),
     };
     let gathered = ctx.inputs.gather(phase_plan, obj).await;
-    let attempt = if status.phase == phase || status.phase.is_empty() { status.attempt + 1 } else { 1 };
+    let attempt = if status.phase == phase || status.phase.is_empty() {
+        status.attempt + 1
+    } else {
+        1
+    };
     let call = SyncCall {
         phase: phase.to_string(),
         resource: resource_json(obj),
@@ -330,21 +421,52 @@ async fn run_phase(
 
     let reply = match reply {
         Ok(r) => r,
-        Err(CallError { code, message, class, retry_after }) => {
+        Err(CallError {
+            code,
+            message,
+            class,
+            retry_after,
+        }) => {
             warn!(code = %code, message = %message, endpoint = worker.endpoint(), "worker call failed");
-            publish(ctx, plan, obj, true, &code, format!("{phase}: {message}"), "Sync").await;
+            publish(
+                ctx,
+                plan,
+                obj,
+                true,
+                &code,
+                format!("{phase}: {message}"),
+                "Sync",
+            )
+            .await;
             let failure = match class {
                 autopilot_proto::ErrorClass::Retryable => Failure::Retryable { retry_after },
                 autopilot_proto::ErrorClass::Permanent => Failure::Permanent,
             };
-            return fail(failure, &code, format!("{code} from {}: {message}", worker.endpoint()));
+            return fail(
+                failure,
+                &code,
+                format!("{code} from {}: {message}", worker.endpoint()),
+            );
         }
     };
-    match apply_reply(obj, ctx, plan, phase_plan, phase, status, &owner, reply, facts).await {
+    match apply_reply(
+        obj, ctx, plan, phase_plan, phase, status, &owner, reply, facts,
+    )
+    .await
+    {
         Ok(step) => step,
         Err((failure, reason, message)) => {
             warn!(reason, message = %message, "worker response not applied");
-            publish(ctx, plan, obj, true, reason, format!("{phase}: {message}"), "Apply").await;
+            publish(
+                ctx,
+                plan,
+                obj,
+                true,
+                reason,
+                format!("{phase}: {message}"),
+                "Apply",
+            )
+            .await;
             fail(failure, reason, message)
         }
     }
@@ -369,18 +491,35 @@ async fn apply_reply(
         .check_transition(phase, &reply.next_phase)
         .map_err(|m| (Failure::Permanent, "InvalidNextPhase", m))?;
     let status_info = match &reply.status_info {
-        Some(raw) => Some(
-            serde_json::from_slice::<Value>(raw)
-                .map_err(|e| (Failure::Permanent, "InvalidStatusInfo", format!("statusInfo is not JSON: {e}")))?,
-        ),
+        Some(raw) => Some(serde_json::from_slice::<Value>(raw).map_err(|e| {
+            (
+                Failure::Permanent,
+                "InvalidStatusInfo",
+                format!("statusInfo is not JSON: {e}"),
+            )
+        })?),
         None => None,
     };
     for (type_, st, _, _) in &reply.conditions {
-        if [crate::status::READY, crate::status::PROGRESSING, crate::status::WORKER_ERROR].contains(&type_.as_str()) {
-            return Err((Failure::Permanent, "InvalidCondition", format!("condition type {type_} is owned by the scheduler")));
+        if [
+            crate::status::READY,
+            crate::status::PROGRESSING,
+            crate::status::WORKER_ERROR,
+        ]
+        .contains(&type_.as_str())
+        {
+            return Err((
+                Failure::Permanent,
+                "InvalidCondition",
+                format!("condition type {type_} is owned by the scheduler"),
+            ));
         }
         if !["True", "False", "Unknown"].contains(&st.as_str()) || type_.is_empty() {
-            return Err((Failure::Permanent, "InvalidCondition", format!("condition {type_:?} has status {st:?}; want True, False or Unknown")));
+            return Err((
+                Failure::Permanent,
+                "InvalidCondition",
+                format!("condition {type_:?} has status {st:?}; want True, False or Unknown"),
+            ));
         }
     }
     let prepared = outputs::prepare(phase, &reply.outputs, &phase_plan.outputs, owner)
@@ -388,21 +527,45 @@ async fn apply_reply(
 
     let api_failure = |what: &str, e: kube::Error| -> Refusal {
         let retryable = !matches!(&e, kube::Error::Api(s) if (400..500).contains(&s.code) && s.code != 409 && s.code != 429);
-        let failure = if retryable { Failure::Retryable { retry_after: None } } else { Failure::Permanent };
+        let failure = if retryable {
+            Failure::Retryable { retry_after: None }
+        } else {
+            Failure::Permanent
+        };
         (failure, "OutputRejected", format!("{what}: {e}"))
     };
-    outputs::apply(&ctx.client, &prepared).await.map_err(|e| api_failure("applying outputs", e))?;
+    outputs::apply(&ctx.client, &prepared)
+        .await
+        .map_err(|e| api_failure("applying outputs", e))?;
     if phase_plan.prune {
         let deleted = outputs::prune(&ctx.client, &phase_plan.outputs, owner, &prepared)
             .await
             .map_err(|e| api_failure("pruning outputs", e))?;
         if !deleted.is_empty() {
-            publish(ctx, plan, obj, false, "OutputsPruned", deleted.join(", "), "Prune").await;
+            publish(
+                ctx,
+                plan,
+                obj,
+                false,
+                "OutputsPruned",
+                deleted.join(", "),
+                "Prune",
+            )
+            .await;
         }
     }
 
     for ev in &reply.events {
-        publish(ctx, plan, obj, ev.warning, &ev.reason, ev.message.clone(), phase).await;
+        publish(
+            ctx,
+            plan,
+            obj,
+            ev.warning,
+            &ev.reason,
+            ev.message.clone(),
+            phase,
+        )
+        .await;
     }
     let mut next = status.clone();
     if status_info.is_some() {
@@ -410,17 +573,37 @@ async fn apply_reply(
     }
     for (type_, st, reason, message) in reply.conditions {
         next.set_condition(
-            Condition { type_, status: st, reason, message, last_transition_time: String::new(), observed_generation: None },
+            Condition {
+                type_,
+                status: st,
+                reason,
+                message,
+                last_transition_time: String::new(),
+                observed_generation: None,
+            },
             facts.now,
             facts.generation,
         );
     }
     next.phase = phase.to_string();
-    Ok(step::after_success(&plan.table, next, phase, &reply.next_phase, reply.requeue_after, &plan.policy, facts))
+    Ok(step::after_success(
+        &plan.table,
+        next,
+        phase,
+        &reply.next_phase,
+        reply.requeue_after,
+        &plan.policy,
+        facts,
+    ))
 }
 
 /// Replaces `.status` through the status subresource, guarded by the resourceVersion read.
-async fn write_status(ctx: &Context, plan: &Plan, obj: &DynamicObject, status: &Status) -> Result<(), ReconcileError> {
+async fn write_status(
+    ctx: &Context,
+    plan: &Plan,
+    obj: &DynamicObject,
+    status: &Status,
+) -> Result<(), ReconcileError> {
     let body = json!({
         "apiVersion": plan.resource.api_version,
         "kind": plan.resource.kind,
@@ -431,7 +614,8 @@ async fn write_status(ctx: &Context, plan: &Plan, obj: &DynamicObject, status: &
         },
         "status": status,
     });
-    let data: DynamicObject = serde_json::from_value(body).map_err(|e| ReconcileError::StatusWriteFailed(kube::Error::SerdeError(e)))?;
+    let data: DynamicObject = serde_json::from_value(body)
+        .map_err(|e| ReconcileError::StatusWriteFailed(kube::Error::SerdeError(e)))?;
     api_for(ctx, plan, obj)
         .replace_status(&obj.name_any(), &PostParams::default(), &data)
         .await
@@ -439,8 +623,15 @@ async fn write_status(ctx: &Context, plan: &Plan, obj: &DynamicObject, status: &
     Ok(())
 }
 
-async fn finalize(obj: &DynamicObject, ctx: &Context, plan: &Plan, key: &ObjectRef<DynamicObject>) -> Result<Action, ReconcileError> {
-    let Some(finalizer) = &plan.finalizer else { return Ok(Action::await_change()) };
+async fn finalize(
+    obj: &DynamicObject,
+    ctx: &Context,
+    plan: &Plan,
+    key: &ObjectRef<DynamicObject>,
+) -> Result<Action, ReconcileError> {
+    let Some(finalizer) = &plan.finalizer else {
+        return Ok(Action::await_change());
+    };
     if !obj.finalizers().iter().any(|f| f == finalizer) {
         ctx.forget(key);
         return Ok(Action::await_change());
@@ -459,36 +650,95 @@ async fn finalize(obj: &DynamicObject, ctx: &Context, plan: &Plan, key: &ObjectR
         operator_name: plan.operator_name.clone(),
     };
     let started = Instant::now();
-    let reply = worker.finalize(resource_json(obj), meta, plan.default_deadline).await;
-    ctx.metrics.worker_call("Finalize", reply.as_ref().map(|_| "OK").unwrap_or_else(|e| e.code.as_str()), started.elapsed());
+    let reply = worker
+        .finalize(resource_json(obj), meta, plan.default_deadline)
+        .await;
+    ctx.metrics.worker_call(
+        "Finalize",
+        reply
+            .as_ref()
+            .map(|_| "OK")
+            .unwrap_or_else(|e| e.code.as_str()),
+        started.elapsed(),
+    );
     match reply {
         Ok(r) => {
             for ev in &r.events {
-                publish(ctx, plan, obj, ev.warning, &ev.reason, ev.message.clone(), "Finalize").await;
+                publish(
+                    ctx,
+                    plan,
+                    obj,
+                    ev.warning,
+                    &ev.reason,
+                    ev.message.clone(),
+                    "Finalize",
+                )
+                .await;
             }
             if r.done {
                 remove_finalizer(ctx, plan, obj, finalizer).await?;
-                publish(ctx, plan, obj, false, "Finalized", "cleanup complete; finalizer removed".into(), "Finalize").await;
+                publish(
+                    ctx,
+                    plan,
+                    obj,
+                    false,
+                    "Finalized",
+                    "cleanup complete; finalizer removed".into(),
+                    "Finalize",
+                )
+                .await;
                 ctx.forget(key);
                 Ok(Action::await_change())
             } else {
                 ctx.update_memo(key, |m| m.api_failures = 0);
-                Ok(Action::requeue(r.requeue_after.unwrap_or(plan.policy.initial_backoff)))
+                Ok(Action::requeue(
+                    r.requeue_after.unwrap_or(plan.policy.initial_backoff),
+                ))
             }
         }
         Err(e) => {
-            publish(ctx, plan, obj, true, &e.code, format!("Finalize: {}", e.message), "Finalize").await;
+            publish(
+                ctx,
+                plan,
+                obj,
+                true,
+                &e.code,
+                format!("Finalize: {}", e.message),
+                "Finalize",
+            )
+            .await;
             ctx.update_memo(key, |m| m.api_failures = m.api_failures.saturating_add(1));
             let failures = ctx.memo(key).api_failures;
-            Ok(Action::requeue(step::backoff(failures, plan.policy.initial_backoff, plan.policy.max_backoff, rand::random())))
+            Ok(Action::requeue(step::backoff(
+                failures,
+                plan.policy.initial_backoff,
+                plan.policy.max_backoff,
+                rand::random(),
+            )))
         }
     }
 }
 
-async fn remove_finalizer(ctx: &Context, plan: &Plan, obj: &DynamicObject, finalizer: &str) -> Result<(), ReconcileError> {
-    let remaining: Vec<&String> = obj.finalizers().iter().filter(|f| *f != finalizer).collect();
+async fn remove_finalizer(
+    ctx: &Context,
+    plan: &Plan,
+    obj: &DynamicObject,
+    finalizer: &str,
+) -> Result<(), ReconcileError> {
+    let remaining: Vec<&String> = obj
+        .finalizers()
+        .iter()
+        .filter(|f| *f != finalizer)
+        .collect();
     let patch = json!({"metadata": {"finalizers": remaining, "resourceVersion": obj.metadata.resource_version}});
-    match api_for(ctx, plan, obj).patch(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api_for(ctx, plan, obj)
+        .patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(ReconcileError::FinalizerUpdateFailed(e)),
@@ -527,7 +777,12 @@ pub fn error_policy(obj: Arc<DynamicObject>, err: &ReconcileError, ctx: Arc<Cont
         m.api_failures = m.api_failures.saturating_add(1);
         failures = m.api_failures;
     });
-    Action::requeue(step::backoff(failures, plan.policy.initial_backoff, plan.policy.max_backoff, rand::random()))
+    Action::requeue(step::backoff(
+        failures,
+        plan.policy.initial_backoff,
+        plan.policy.max_backoff,
+        rand::random(),
+    ))
 }
 
 impl From<ReconcileError> for Error {

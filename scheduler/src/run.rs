@@ -26,8 +26,9 @@ pub fn shutdown_signal() -> BoxFuture<'static, ()> {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing the SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing the SIGTERM handler");
             tokio::select! {
                 _ = ctrl_c => {},
                 _ = term.recv() => {},
@@ -41,16 +42,26 @@ pub fn shutdown_signal() -> BoxFuture<'static, ()> {
 
 /// Loads and validates the two project files, applying the flags' overrides.
 pub fn load_model(args: &Args) -> Result<autopilot_model::Model, Error> {
-    let mut model = autopilot_model::load_dir_with_config(&args.project_dir, args.config.as_deref())
-        .map_err(|d| Error::InvalidProject(d.to_string()))?;
+    let mut model =
+        autopilot_model::load_dir_with_config(&args.project_dir, args.config.as_deref())
+            .map_err(|d| Error::InvalidProject(d.to_string()))?;
     let op = &mut model.operator;
     if let Some(e) = &args.worker_endpoint {
-        op.workers.endpoint = autopilot_model::operator::Endpoint::parse(e)
-            .map_err(|reason| Error::WorkerEndpoint { endpoint: e.clone(), reason })?;
+        op.workers.endpoint = autopilot_model::operator::Endpoint::parse(e).map_err(|reason| {
+            Error::WorkerEndpoint {
+                endpoint: e.clone(),
+                reason,
+            }
+        })?;
         op.workers.phases.clear();
     }
     if !args.namespaces.is_empty() {
-        op.namespaces = args.namespaces.iter().filter(|n| !n.is_empty()).cloned().collect();
+        op.namespaces = args
+            .namespaces
+            .iter()
+            .filter(|n| !n.is_empty())
+            .cloned()
+            .collect();
     }
     if let Some(a) = &args.metrics_addr {
         op.metrics_addr = parse_addr("--metrics-addr", a)?;
@@ -59,28 +70,37 @@ pub fn load_model(args: &Args) -> Result<autopilot_model::Model, Error> {
         op.health_addr = parse_addr("--health-addr", a)?;
     }
     if let Some(l) = &args.log_level {
-        op.log_level = l.parse().map_err(|e: String| Error::InvalidProject(format!("--log-level: {e}")))?;
+        op.log_level = l
+            .parse()
+            .map_err(|e: String| Error::InvalidProject(format!("--log-level: {e}")))?;
     }
     if let Some(f) = &args.log_format {
-        op.log_format = f.parse().map_err(|e: String| Error::InvalidProject(format!("--log-format: {e}")))?;
+        op.log_format = f
+            .parse()
+            .map_err(|e: String| Error::InvalidProject(format!("--log-format: {e}")))?;
     }
     if let Some(c) = args.concurrency {
         op.concurrency = c.into();
     }
     // The overrides may break a cross-file rule (a per-phase endpoint, say): check again.
-    model.validate().map_err(|d| Error::InvalidProject(d.to_string()))?;
+    model
+        .validate()
+        .map_err(|d| Error::InvalidProject(d.to_string()))?;
     Ok(model)
 }
 
 async fn kube_client(args: &Args) -> Result<kube::Client, Error> {
     let config = match &args.kubeconfig {
         Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig(e.to_string()))?;
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| Error::Kubeconfig(e.to_string()))?;
             kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
                 .await
                 .map_err(|e| Error::Kubeconfig(e.to_string()))?
         }
-        None => kube::Config::infer().await.map_err(|e| Error::Kubeconfig(e.to_string()))?,
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| Error::Kubeconfig(e.to_string()))?,
     };
     kube::Client::try_from(config).map_err(|e| Error::Kubeconfig(e.to_string()))
 }
@@ -100,12 +120,19 @@ pub async fn handshake(
     });
     let mut by_endpoint: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (phase, p) in &plan.phases {
-        by_endpoint.entry(p.endpoint.clone()).or_default().insert(phase.clone());
+        by_endpoint
+            .entry(p.endpoint.clone())
+            .or_default()
+            .insert(phase.clone());
     }
     let mut set = WorkerSet::default();
     let deadline = Instant::now() + timeout;
     for (endpoint, phases) in by_endpoint {
-        let worker: Arc<dyn Worker> = Arc::new(GrpcWorker::new(&endpoint, plan.max_message_bytes, tls.as_ref())?);
+        let worker: Arc<dyn Worker> = Arc::new(GrpcWorker::new(
+            &endpoint,
+            plan.max_message_bytes,
+            tls.as_ref(),
+        )?);
         let description = loop {
             match worker.describe(Duration::from_secs(5)).await {
                 Ok(d) => break d,
@@ -129,7 +156,10 @@ pub async fn handshake(
                 autopilot_proto::PROTOCOL_VERSION
             )));
         }
-        let missing: Vec<&String> = phases.iter().filter(|p| !description.phases.contains(p)).collect();
+        let missing: Vec<&String> = phases
+            .iter()
+            .filter(|p| !description.phases.contains(p))
+            .collect();
         if !missing.is_empty() {
             let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
             return Err(Error::Handshake(format!(
@@ -171,7 +201,11 @@ fn parse_addr(what: &str, addr: &str) -> Result<Option<SocketAddr>, Error> {
 pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Error> {
     let model = load_model(&args)?;
     let op = &model.operator;
-    let format = if op.log_format.as_str() == "json" { LogFormat::Json } else { LogFormat::Text };
+    let format = if op.log_format.as_str() == "json" {
+        LogFormat::Json
+    } else {
+        LogFormat::Text
+    };
     telemetry::init_logging(op.log_level.as_str(), format);
 
     let shutdown: Shared<BoxFuture<'static, ()>> = shutdown.shared();
@@ -186,7 +220,10 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
     for addr in addrs {
         let (bound, _task) = server::serve(addr, router.clone(), shutdown.clone())
             .await
-            .map_err(|source| Error::Bind { addr: addr.to_string(), source })?;
+            .map_err(|source| Error::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
         info!(%bound, "serving /metrics, /healthz and /readyz");
     }
 
@@ -195,19 +232,36 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
     let prometheus = (!op.prometheus.url.is_empty())
         .then(|| crate::prometheus::Prometheus::new(&op.prometheus.url, op.prometheus.timeout));
     let gatherer = crate::inputs::Gatherer::new(client.clone(), prometheus);
-    let instance = args.instance.clone().or_else(|| std::env::var("HOSTNAME").ok());
-    let ctx = Arc::new(Context::new(client.clone(), plan.clone(), workers, metrics.clone(), gatherer, instance));
+    let instance = args
+        .instance
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok());
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        plan.clone(),
+        workers,
+        metrics.clone(),
+        gatherer,
+        instance,
+    ));
 
-    let namespaces: Vec<Option<String>> =
-        if plan.namespaces.is_empty() { vec![None] } else { plan.namespaces.iter().cloned().map(Some).collect() };
+    let namespaces: Vec<Option<String>> = if plan.namespaces.is_empty() {
+        vec![None]
+    } else {
+        plan.namespaces.iter().cloned().map(Some).collect()
+    };
     let mut loops = Vec::new();
     for ns in namespaces {
         let api: Api<DynamicObject> = match &ns {
             Some(ns) => Api::namespaced_with(client.clone(), ns, &plan.resource),
             None => Api::all_with(client.clone(), &plan.resource),
         };
-        let controller = Controller::new_with(api, watcher::Config::default().any_semantic(), plan.resource.clone())
-            .with_config(controller::Config::default().concurrency(plan.concurrency));
+        let controller = Controller::new_with(
+            api,
+            watcher::Config::default().any_semantic(),
+            plan.resource.clone(),
+        )
+        .with_config(controller::Config::default().concurrency(plan.concurrency));
         let store = controller.store();
         let counts_metrics = metrics.clone();
         tokio::spawn(async move {
@@ -246,7 +300,10 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
     info!(grace = %humantime::format_duration(args.shutdown_grace), "shutting down; letting in-flight reconciles finish");
     ready.set(false);
     let all = futures::future::join_all(loops);
-    if tokio::time::timeout(args.shutdown_grace, all).await.is_err() {
+    if tokio::time::timeout(args.shutdown_grace, all)
+        .await
+        .is_err()
+    {
         error!("in-flight reconciles did not finish within the grace period");
     }
     Ok(())

@@ -48,7 +48,13 @@ pub fn router(metrics: Arc<Metrics>, ready: Readiness) -> Router {
             get(move || {
                 let body = metrics.encode();
                 async move {
-                    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        body,
+                    )
                         .into_response()
                 }
             }),
@@ -64,7 +70,9 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let task = tokio::spawn(async move {
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
     });
     Ok((local, task))
 }

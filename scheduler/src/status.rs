@@ -103,7 +103,11 @@ impl Status {
     /// Kubernetes conventions require.
     pub fn set_condition(&mut self, mut condition: Condition, now: &str, generation: Option<i64>) {
         condition.observed_generation = generation;
-        match self.conditions.iter_mut().find(|c| c.type_ == condition.type_) {
+        match self
+            .conditions
+            .iter_mut()
+            .find(|c| c.type_ == condition.type_)
+        {
             Some(existing) => {
                 condition.last_transition_time = if existing.status == condition.status
                     && !existing.last_transition_time.is_empty()

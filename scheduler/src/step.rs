@@ -43,7 +43,11 @@ impl PhaseTable {
 
     /// Reads the position from the status' phase; empty means the initial phase.
     pub fn position(&self, status_phase: &str) -> Position<'_> {
-        let name = if status_phase.is_empty() { self.initial.as_str() } else { status_phase };
+        let name = if status_phase.is_empty() {
+            self.initial.as_str()
+        } else {
+            status_phase
+        };
         match self.get(name) {
             Some(p) if p.is_final => Position::Done(p),
             Some(p) => Position::Run(p),
@@ -162,7 +166,12 @@ pub fn after_success(
     status.observed_generation = generation;
     status.failures = 0;
     status.set_condition(
-        Condition::new(WORKER_ERROR, false, "CallSucceeded", format!("{from} succeeded")),
+        Condition::new(
+            WORKER_ERROR,
+            false,
+            "CallSucceeded",
+            format!("{from} succeeded"),
+        ),
         facts.now,
         generation,
     );
@@ -192,12 +201,22 @@ pub fn after_success(
     let is_final = table.get(to).is_some_and(|p| p.is_final);
     let requeue = if is_final {
         status.set_condition(
-            Condition::new(READY, true, "Completed", format!("reached final phase {to}")),
+            Condition::new(
+                READY,
+                true,
+                "Completed",
+                format!("reached final phase {to}"),
+            ),
             facts.now,
             generation,
         );
         status.set_condition(
-            Condition::new(PROGRESSING, false, "Completed", format!("reached final phase {to}")),
+            Condition::new(
+                PROGRESSING,
+                false,
+                "Completed",
+                format!("reached final phase {to}"),
+            ),
             facts.now,
             generation,
         );
@@ -209,7 +228,12 @@ pub fn after_success(
             generation,
         );
         status.set_condition(
-            Condition::new(PROGRESSING, true, "PhaseChanged", format!("moved from {from} to {to}")),
+            Condition::new(
+                PROGRESSING,
+                true,
+                "PhaseChanged",
+                format!("moved from {from} to {to}"),
+            ),
             facts.now,
             generation,
         );
@@ -217,7 +241,11 @@ pub fn after_success(
         // the safety net should that event be lost.
         Requeue::After(policy.work_interval)
     };
-    Step { status, requeue, transition: Some((from.to_string(), to.to_string())) }
+    Step {
+        status,
+        requeue,
+        transition: Some((from.to_string(), to.to_string())),
+    }
 }
 
 /// The status after a failed call of `phase`. `reason` is CamelCase (for example the gRPC code
@@ -236,7 +264,11 @@ pub fn after_failure(
     status.attempt = status.attempt.saturating_add(1);
     status.failures = status.failures.saturating_add(1);
     status.observed_generation = generation;
-    status.set_condition(Condition::new(WORKER_ERROR, true, reason, message), facts.now, generation);
+    status.set_condition(
+        Condition::new(WORKER_ERROR, true, reason, message),
+        facts.now,
+        generation,
+    );
     status.set_condition(
         Condition::new(READY, false, "WorkerError", format!("{phase}: {message}")),
         facts.now,
@@ -248,8 +280,16 @@ pub fn after_failure(
     } else {
         match failure {
             Failure::Retryable { retry_after } => {
-                let d = backoff(status.failures, policy.initial_backoff, policy.max_backoff, facts.jitter);
-                ("Retrying", Requeue::After(retry_after.map_or(d, |r| r.max(d))))
+                let d = backoff(
+                    status.failures,
+                    policy.initial_backoff,
+                    policy.max_backoff,
+                    facts.jitter,
+                );
+                (
+                    "Retrying",
+                    Requeue::After(retry_after.map_or(d, |r| r.max(d))),
+                )
             }
             Failure::Permanent => (
                 "Blocked",
@@ -258,11 +298,20 @@ pub fn after_failure(
         }
     };
     status.set_condition(
-        Condition::new(PROGRESSING, !exhausted, progress_reason, format!("{phase}: {message}")),
+        Condition::new(
+            PROGRESSING,
+            !exhausted,
+            progress_reason,
+            format!("{phase}: {message}"),
+        ),
         facts.now,
         generation,
     );
-    Step { status, requeue, transition: None }
+    Step {
+        status,
+        requeue,
+        transition: None,
+    }
 }
 
 #[cfg(test)]
@@ -295,7 +344,11 @@ mod tests {
     };
 
     fn facts() -> Facts<'static> {
-        Facts { now: "2026-01-01T00:00:00Z", generation: Some(3), jitter: 0.0 }
+        Facts {
+            now: "2026-01-01T00:00:00Z",
+            generation: Some(3),
+            jitter: 0.0,
+        }
     }
 
     #[test]
@@ -324,9 +377,17 @@ mod tests {
             ("Initializing", "Initializing", Ok(())),
             ("Initializing", "Processing", Ok(())),
             ("Initializing", "Finished", Ok(())),
-            ("Initializing", "Nowhere", Err("next phase \"Nowhere\" is not declared")),
+            (
+                "Initializing",
+                "Nowhere",
+                Err("next phase \"Nowhere\" is not declared"),
+            ),
             ("Processing", "Finished", Ok(())),
-            ("Processing", "Initializing", Err("phase Processing may not move to Initializing")),
+            (
+                "Processing",
+                "Initializing",
+                Err("phase Processing may not move to Initializing"),
+            ),
         ];
         for (from, to, want) in cases {
             let got = t.check_transition(from, to);
@@ -342,20 +403,61 @@ mod tests {
         let t = table();
         // (from, to, requeue_after, want phase, want attempt, want requeue, want Ready)
         let cases = [
-            ("Initializing", "", None, "Initializing", 3, Requeue::After(Duration::from_secs(5)), "False"),
-            ("Initializing", "", Some(Duration::from_secs(1)), "Initializing", 3, Requeue::After(Duration::from_secs(1)), "False"),
-            ("Initializing", "Processing", None, "Processing", 0, Requeue::After(Duration::from_secs(5)), "False"),
-            ("Processing", "Finished", Some(Duration::from_secs(1)), "Finished", 0, Requeue::OnChange, "True"),
+            (
+                "Initializing",
+                "",
+                None,
+                "Initializing",
+                3,
+                Requeue::After(Duration::from_secs(5)),
+                "False",
+            ),
+            (
+                "Initializing",
+                "",
+                Some(Duration::from_secs(1)),
+                "Initializing",
+                3,
+                Requeue::After(Duration::from_secs(1)),
+                "False",
+            ),
+            (
+                "Initializing",
+                "Processing",
+                None,
+                "Processing",
+                0,
+                Requeue::After(Duration::from_secs(5)),
+                "False",
+            ),
+            (
+                "Processing",
+                "Finished",
+                Some(Duration::from_secs(1)),
+                "Finished",
+                0,
+                Requeue::OnChange,
+                "True",
+            ),
         ];
         for (from, to, after, phase, attempt, requeue, ready) in cases {
-            let prev = Status { phase: from.into(), attempt: 2, failures: 4, ..Default::default() };
+            let prev = Status {
+                phase: from.into(),
+                attempt: 2,
+                failures: 4,
+                ..Default::default()
+            };
             let step = after_success(&t, prev, from, to, after, &POLICY, facts());
             assert_eq!(step.status.phase, phase, "{from}->{to}");
             assert_eq!(step.status.attempt, attempt, "{from}->{to}");
             assert_eq!(step.status.failures, 0, "{from}->{to}");
             assert_eq!(step.requeue, requeue, "{from}->{to}");
             assert_eq!(step.status.observed_generation, Some(3));
-            assert_eq!(step.status.condition(READY).unwrap().status, ready, "{from}->{to}");
+            assert_eq!(
+                step.status.condition(READY).unwrap().status,
+                ready,
+                "{from}->{to}"
+            );
             assert_eq!(step.status.condition(WORKER_ERROR).unwrap().status, "False");
             assert_eq!(step.transition.is_some(), !to.is_empty(), "{from}->{to}");
         }
@@ -364,28 +466,87 @@ mod tests {
     #[test]
     fn failure_table() {
         let retry = Failure::Retryable { retry_after: None };
-        let hinted = Failure::Retryable { retry_after: Some(Duration::from_secs(10)) };
-        let exhausting = Policy { max_attempts: 3, ..POLICY };
+        let hinted = Failure::Retryable {
+            retry_after: Some(Duration::from_secs(10)),
+        };
+        let exhausting = Policy {
+            max_attempts: 3,
+            ..POLICY
+        };
         // (previous failures, failure, policy, want requeue, want Progressing status)
         let cases = [
-            (0, &retry, POLICY, Requeue::After(Duration::from_millis(200)), "True"),
-            (1, &retry, POLICY, Requeue::After(Duration::from_millis(400)), "True"),
-            (3, &retry, POLICY, Requeue::After(Duration::from_millis(1600)), "True"),
-            (20, &retry, POLICY, Requeue::After(Duration::from_secs(30)), "True"),
-            (0, &hinted, POLICY, Requeue::After(Duration::from_secs(10)), "True"),
-            (0, &Failure::Permanent, POLICY, Requeue::After(Duration::from_secs(300)), "True"),
+            (
+                0,
+                &retry,
+                POLICY,
+                Requeue::After(Duration::from_millis(200)),
+                "True",
+            ),
+            (
+                1,
+                &retry,
+                POLICY,
+                Requeue::After(Duration::from_millis(400)),
+                "True",
+            ),
+            (
+                3,
+                &retry,
+                POLICY,
+                Requeue::After(Duration::from_millis(1600)),
+                "True",
+            ),
+            (
+                20,
+                &retry,
+                POLICY,
+                Requeue::After(Duration::from_secs(30)),
+                "True",
+            ),
+            (
+                0,
+                &hinted,
+                POLICY,
+                Requeue::After(Duration::from_secs(10)),
+                "True",
+            ),
+            (
+                0,
+                &Failure::Permanent,
+                POLICY,
+                Requeue::After(Duration::from_secs(300)),
+                "True",
+            ),
             (2, &retry, exhausting, Requeue::OnChange, "False"),
         ];
         for (failures, failure, policy, want, progressing) in cases {
-            let prev = Status { phase: "Processing".into(), attempt: 7, failures, ..Default::default() };
-            let step =
-                after_failure(prev, "Processing", failure, "Unavailable", "down", &policy, facts());
+            let prev = Status {
+                phase: "Processing".into(),
+                attempt: 7,
+                failures,
+                ..Default::default()
+            };
+            let step = after_failure(
+                prev,
+                "Processing",
+                failure,
+                "Unavailable",
+                "down",
+                &policy,
+                facts(),
+            );
             assert_eq!(step.requeue, want, "failures={failures} {failure:?}");
             assert_eq!(step.status.attempt, 8);
             assert_eq!(step.status.failures, failures + 1);
             let err = step.status.condition(WORKER_ERROR).unwrap();
-            assert_eq!((err.status.as_str(), err.reason.as_str()), ("True", "Unavailable"));
-            assert_eq!(step.status.condition(PROGRESSING).unwrap().status, progressing);
+            assert_eq!(
+                (err.status.as_str(), err.reason.as_str()),
+                ("True", "Unavailable")
+            );
+            assert_eq!(
+                step.status.condition(PROGRESSING).unwrap().status,
+                progressing
+            );
             assert_eq!(step.status.phase, "Processing");
         }
     }

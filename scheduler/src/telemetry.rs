@@ -13,12 +13,21 @@ pub enum LogFormat {
 
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over `level`.
 pub fn init_logging(level: &str, format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{level},kube_runtime=warn,tower=warn,h2=warn,hyper=warn")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "{level},kube_runtime=warn,tower=warn,h2=warn,hyper=warn"
+        ))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     // A second init (tests running the scheduler in-process) is harmless.
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }
@@ -38,7 +47,10 @@ mod tests {
         let tp = super::current_traceparent().unwrap();
         let parts: Vec<&str> = tp.split('-').collect();
         assert_eq!(parts.len(), 4);
-        assert_eq!((parts[0], parts[1].len(), parts[2].len(), parts[3]), ("00", 32, 16, "01"));
+        assert_eq!(
+            (parts[0], parts[1].len(), parts[2].len(), parts[3]),
+            ("00", 32, 16, "01")
+        );
         assert!(parts[1].chars().all(|c| c.is_ascii_hexdigit()));
     }
 }

@@ -32,6 +32,9 @@ pub struct SyncCall {
     pub traceparent: Option<String>,
 }
 
+/// One series of a query result: its labels and `(timestamp ms, value)` samples.
+pub type SeriesData = (BTreeMap<String, String>, Vec<(i64, f64)>);
+
 /// The result of one PromQL query, as sent to a worker.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricInput {
@@ -40,7 +43,7 @@ pub struct MetricInput {
     /// `scalar`, `vector` or `matrix` (empty when the query failed).
     pub result_type: String,
     /// Series: labels and `(timestamp ms, value)` samples.
-    pub series: Vec<(BTreeMap<String, String>, Vec<(i64, f64)>)>,
+    pub series: Vec<SeriesData>,
     /// The query returned no samples.
     pub no_data: bool,
     /// Why the query failed.
@@ -216,8 +219,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 impl GrpcWorker {
     /// Prepares a lazily connecting client for `endpoint`: `http://host:port`,
     /// `https://host:port`, `unix:/path` or `unix:///path`.
-    pub fn new(endpoint: &str, max_message_bytes: usize, tls: Option<&TlsFiles>) -> Result<Self, Error> {
-        let bad = |reason: String| Error::WorkerEndpoint { endpoint: endpoint.to_string(), reason };
+    pub fn new(
+        endpoint: &str,
+        max_message_bytes: usize,
+        tls: Option<&TlsFiles>,
+    ) -> Result<Self, Error> {
+        let bad = |reason: String| Error::WorkerEndpoint {
+            endpoint: endpoint.to_string(),
+            reason,
+        };
         let channel = if let Some(path) = endpoint.strip_prefix("unix:") {
             let path = path.trim_start_matches("//").to_string();
             if path.is_empty() {
@@ -242,7 +252,9 @@ impl GrpcWorker {
                 .http2_keep_alive_interval(Duration::from_secs(30))
                 .keep_alive_while_idle(true);
             if endpoint.starts_with("https://") {
-                ep = ep.tls_config(client_tls(tls).map_err(bad)?).map_err(|e| bad(e.to_string()))?;
+                ep = ep
+                    .tls_config(client_tls(tls).map_err(bad)?)
+                    .map_err(|e| bad(e.to_string()))?;
             }
             ep.connect_lazy()
         } else {
@@ -251,21 +263,26 @@ impl GrpcWorker {
         let client = WorkerServiceClient::new(channel)
             .max_decoding_message_size(max_message_bytes)
             .max_encoding_message_size(max_message_bytes);
-        Ok(GrpcWorker { endpoint: endpoint.to_string(), client })
+        Ok(GrpcWorker {
+            endpoint: endpoint.to_string(),
+            client,
+        })
     }
 }
 
 fn client_tls(files: Option<&TlsFiles>) -> Result<tonic::transport::ClientTlsConfig, String> {
     let mut tls = tonic::transport::ClientTlsConfig::new().with_webpki_roots();
     let Some(files) = files else { return Ok(tls) };
-    let read = |p: &std::path::Path| {
-        std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()))
-    };
+    let read =
+        |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
     if let Some(ca) = &files.ca_file {
         tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?));
     }
     if let (Some(cert), Some(key)) = (&files.cert_file, &files.key_file) {
-        tls = tls.identity(tonic::transport::Identity::from_pem(read(cert)?, read(key)?));
+        tls = tls.identity(tonic::transport::Identity::from_pem(
+            read(cert)?,
+            read(key)?,
+        ));
     }
     if let Some(name) = &files.server_name {
         tls = tls.domain_name(name.clone());
@@ -332,7 +349,11 @@ fn metric_pb(m: MetricInput) -> pb::MetricResult {
                 labels: labels.into_iter().collect(),
                 samples: samples
                     .into_iter()
-                    .map(|(timestamp_ms, value)| pb::Sample { timestamp_ms, value, is_nan: value.is_nan() })
+                    .map(|(timestamp_ms, value)| pb::Sample {
+                        timestamp_ms,
+                        value,
+                        is_nan: value.is_nan(),
+                    })
                     .collect(),
             })
             .collect(),
@@ -360,7 +381,11 @@ impl Worker for GrpcWorker {
                 protocol_version: autopilot_proto::PROTOCOL_VERSION.into(),
                 scheduler_version: env!("CARGO_PKG_VERSION").into(),
             };
-            let d = bounded(deadline, client.describe(with_deadline(req, deadline, None))).await?;
+            let d = bounded(
+                deadline,
+                client.describe(with_deadline(req, deadline, None)),
+            )
+            .await?;
             Ok(Description {
                 protocol_version: d.protocol_version,
                 name: d.worker_name,
@@ -382,13 +407,23 @@ impl Worker for GrpcWorker {
                     .into_iter()
                     .map(|(k, v)| {
                         let list = match v {
-                            Ok(items) => pb::ObjectList { items, error: String::new() },
-                            Err(error) => pb::ObjectList { items: vec![], error },
+                            Ok(items) => pb::ObjectList {
+                                items,
+                                error: String::new(),
+                            },
+                            Err(error) => pb::ObjectList {
+                                items: vec![],
+                                error,
+                            },
                         };
                         (k, list)
                     })
                     .collect(),
-                metrics: call.metrics.into_iter().map(|(k, v)| (k, metric_pb(v))).collect(),
+                metrics: call
+                    .metrics
+                    .into_iter()
+                    .map(|(k, v)| (k, metric_pb(v)))
+                    .collect(),
                 meta: Some(meta_pb(&call.meta, call.deadline)),
             };
             let request = with_deadline(req, call.deadline, call.traceparent.as_deref());
@@ -416,8 +451,15 @@ impl Worker for GrpcWorker {
     ) -> BoxFuture<'_, Result<FinalizeReply, CallError>> {
         let mut client = self.client.clone();
         Box::pin(async move {
-            let req = pb::FinalizeRequest { resource, meta: Some(meta_pb(&meta, deadline)) };
-            let r = bounded(deadline, client.finalize(with_deadline(req, deadline, None))).await?;
+            let req = pb::FinalizeRequest {
+                resource,
+                meta: Some(meta_pb(&meta, deadline)),
+            };
+            let r = bounded(
+                deadline,
+                client.finalize(with_deadline(req, deadline, None)),
+            )
+            .await?;
             Ok(FinalizeReply {
                 done: r.done,
                 events: events_from(r.events),
@@ -438,9 +480,16 @@ mod tests {
     #[test]
     fn endpoints_are_parsed() {
         // Inside a runtime because lazy channels spawn their connection task there.
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
-            for ok in ["http://127.0.0.1:50051", "unix:/tmp/w.sock", "unix:///tmp/w.sock"] {
+            for ok in [
+                "http://127.0.0.1:50051",
+                "unix:/tmp/w.sock",
+                "unix:///tmp/w.sock",
+            ] {
                 assert!(GrpcWorker::new(ok, 1 << 20, None).is_ok(), "{ok}");
             }
             for bad in ["127.0.0.1:50051", "unix:", "ftp://x", "http://bad host:1"] {

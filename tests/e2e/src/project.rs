@@ -31,7 +31,9 @@ phases:
     initial: true
     outputs: [configmaps]
   - name: Processing
-    inputs: [configmaps]
+    inputs:
+      - name: configmaps
+        labelSelector: "autopilot.dev/owner-uid={{ metadata.uid }}"
     outputs: [configmaps]
   - name: Finished
     final: true
@@ -41,13 +43,19 @@ phases:
 
 /// Writes a project directory with `autopilot.yaml` and an operator config pointing at
 /// `endpoint` with short, test-friendly timings.
-pub fn write(dir: &Path, autopilot_yaml: &str, endpoint: &str, extra_operator_yaml: &str) -> PathBuf {
+pub fn write(
+    dir: &Path,
+    autopilot_yaml: &str,
+    endpoint: &str,
+    extra_operator_yaml: &str,
+) -> PathBuf {
     std::fs::create_dir_all(dir).expect("creating project dir");
     std::fs::write(dir.join("autopilot.yaml"), autopilot_yaml).expect("writing autopilot.yaml");
     let operator = format!(
-        "workInterval: 2s\nconcurrency: 32\nworkers:\n  endpoint: {endpoint}\n  deadline: 2s\nretry:\n  initialBackoff: 100ms\n  maxBackoff: 1s\n  permanentErrorInterval: 3s\nmetricsAddr: \"127.0.0.1:0\"\nhealthAddr: \"127.0.0.1:0\"\nlogLevel: info\n{extra_operator_yaml}"
+        "workInterval: 2s\nconcurrency: 32\nworkers:\n  endpoint: {endpoint}\n  deadline: 2s\nretry:\n  initialBackoff: 100ms\n  maxBackoff: 1s\n  permanentErrorInterval: 3s\nmetricsAddr: \"127.0.0.1:0\"\nhealthAddr: \"\"\nlogLevel: info\n{extra_operator_yaml}"
     );
-    std::fs::write(dir.join("autopilot-operator.yaml"), operator).expect("writing autopilot-operator.yaml");
+    std::fs::write(dir.join("autopilot-operator.yaml"), operator)
+        .expect("writing autopilot-operator.yaml");
     dir.to_path_buf()
 }
 
@@ -79,24 +87,36 @@ pub async fn install_crd(client: &kube::Client) {
     }))
     .expect("valid CRD");
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    api.patch(&format!("tasks.{GROUP}"), &PatchParams::apply("e2e").force(), &Patch::Apply(&crd))
-        .await
-        .expect("applying the Task CRD");
+    api.patch(
+        &format!("tasks.{GROUP}"),
+        &PatchParams::apply("e2e").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("applying the Task CRD");
     let name = format!("tasks.{GROUP}");
-    crate::wait::until("the Task CRD to be Established", Duration::from_secs(30), || {
-        let api = api.clone();
-        let name = name.clone();
-        async move {
-            let crd = api.get(&name).await.map_err(|e| e.to_string())?;
-            let established = crd
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            if established { Ok(()) } else { Err("not established".into()) }
-        }
-    })
+    crate::wait::until(
+        "the Task CRD to be Established",
+        Duration::from_secs(30),
+        || {
+            let api = api.clone();
+            let name = name.clone();
+            async move {
+                let crd = api.get(&name).await.map_err(|e| e.to_string())?;
+                let established = crd
+                    .status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                if established {
+                    Ok(())
+                } else {
+                    Err("not established".into())
+                }
+            }
+        },
+    )
     .await;
 }
 
@@ -110,14 +130,20 @@ pub async fn create_task(client: &kube::Client, namespace: &str, name: &str, beh
         "spec": {"behavior": behavior, "message": format!("hello from {name}")}
     }))
     .expect("valid Task");
-    api.create(&Default::default(), &obj).await.unwrap_or_else(|e| panic!("creating Task {name}: {e}"));
+    api.create(&Default::default(), &obj)
+        .await
+        .unwrap_or_else(|e| panic!("creating Task {name}: {e}"));
 }
 
 /// Reads a Task's status (or `null`).
 pub async fn task_status(client: &kube::Client, namespace: &str, name: &str) -> serde_json::Value {
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &task_resource());
     match api.get(name).await {
-        Ok(o) => o.data.get("status").cloned().unwrap_or(serde_json::Value::Null),
+        Ok(o) => o
+            .data
+            .get("status")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null),
         Err(_) => serde_json::Value::Null,
     }
 }

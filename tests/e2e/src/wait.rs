@@ -10,12 +10,11 @@ where
     Fut: Future<Output = Result<T, String>>,
 {
     let deadline = Instant::now() + timeout;
-    let mut last = String::from("(not checked yet)");
     loop {
-        match check().await {
+        let last = match check().await {
             Ok(v) => return v,
-            Err(observed) => last = observed,
-        }
+            Err(observed) => observed,
+        };
         if Instant::now() >= deadline {
             panic!("timed out after {timeout:?} waiting for {what}; last saw: {last}");
         }

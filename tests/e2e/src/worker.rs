@@ -37,14 +37,19 @@ pub struct ScriptedWorker {
 fn key_of(resource: &Value) -> String {
     format!(
         "{}/{}",
-        resource["metadata"]["namespace"].as_str().unwrap_or_default(),
+        resource["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default(),
         resource["metadata"]["name"].as_str().unwrap_or_default()
     )
 }
 
 #[tonic::async_trait]
 impl WorkerService for ScriptedWorker {
-    async fn describe(&self, _: Request<DescribeRequest>) -> Result<Response<DescribeResponse>, Status> {
+    async fn describe(
+        &self,
+        _: Request<DescribeRequest>,
+    ) -> Result<Response<DescribeResponse>, Status> {
         Ok(Response::new(DescribeResponse {
             protocol_version: autopilot_proto::PROTOCOL_VERSION.into(),
             worker_name: "scripted".into(),
@@ -56,20 +61,36 @@ impl WorkerService for ScriptedWorker {
     }
 
     async fn sync(&self, request: Request<SyncRequest>) -> Result<Response<SyncResponse>, Status> {
-        let traceparent = request.metadata().get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let traceparent = request
+            .metadata()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let req = request.into_inner();
-        let resource: Value = serde_json::from_slice(&req.resource).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let resource: Value = serde_json::from_slice(&req.resource)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let meta = req.meta.clone().unwrap_or_default();
         let mut inputs: Vec<String> = req.objects.keys().cloned().collect();
         inputs.sort();
-        self.journal.lock().unwrap().entry(key_of(&resource)).or_default().push(Call {
-            method: format!("Sync:{}", req.phase),
-            attempt: meta.attempt,
-            traceparent,
-            inputs,
-        });
-        let name = resource["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        let behavior = resource["spec"]["behavior"].as_str().unwrap_or("ok").to_string();
+        self.journal
+            .lock()
+            .unwrap()
+            .entry(key_of(&resource))
+            .or_default()
+            .push(Call {
+                method: format!("Sync:{}", req.phase),
+                attempt: meta.attempt,
+                traceparent,
+                inputs,
+            });
+        let name = resource["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let behavior = resource["spec"]["behavior"]
+            .as_str()
+            .unwrap_or("ok")
+            .to_string();
         let config_map = |data: Value| {
             serde_json::to_vec(&json!({
                 "apiVersion": "v1", "kind": "ConfigMap",
@@ -82,9 +103,14 @@ impl WorkerService for ScriptedWorker {
             "Initializing" => {
                 match behavior.as_str() {
                     "unavailable-twice" if meta.attempt <= 2 => {
-                        return Err(Status::unavailable(format!("warming up (attempt {})", meta.attempt)));
+                        return Err(Status::unavailable(format!(
+                            "warming up (attempt {})",
+                            meta.attempt
+                        )));
                     }
-                    "invalid" => return Err(Status::invalid_argument("spec.behavior says invalid")),
+                    "invalid" => {
+                        return Err(Status::invalid_argument("spec.behavior says invalid"));
+                    }
                     "slow" => {
                         tokio::time::sleep(Duration::from_secs(5)).await;
                     }
@@ -92,7 +118,10 @@ impl WorkerService for ScriptedWorker {
                         let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{name}-secret")}});
                         return Ok(Response::new(SyncResponse {
                             next_phase: "Processing".into(),
-                            outputs: vec![config_map(json!({"a": "b"})), serde_json::to_vec(&secret).unwrap()],
+                            outputs: vec![
+                                config_map(json!({"a": "b"})),
+                                serde_json::to_vec(&secret).unwrap(),
+                            ],
                             ..Default::default()
                         }));
                     }
@@ -104,7 +133,10 @@ impl WorkerService for ScriptedWorker {
                         }));
                     }
                     "bad-next" => {
-                        return Ok(Response::new(SyncResponse { next_phase: "Nowhere".into(), ..Default::default() }));
+                        return Ok(Response::new(SyncResponse {
+                            next_phase: "Nowhere".into(),
+                            ..Default::default()
+                        }));
                     }
                     _ => {}
                 }
@@ -122,11 +154,20 @@ impl WorkerService for ScriptedWorker {
                 }))
             }
             "Processing" => {
-                let seen = req.objects.get("configmaps").map(|l| l.items.len()).unwrap_or_default();
+                let seen = req
+                    .objects
+                    .get("configmaps")
+                    .map(|l| l.items.len())
+                    .unwrap_or_default();
                 Ok(Response::new(SyncResponse {
                     next_phase: "Finished".into(),
-                    outputs: vec![config_map(json!({"message": resource["spec"]["message"], "processed": "true"}))],
-                    status_info: serde_json::to_vec(&json!({"initialized": true, "processed": true, "configMapsSeen": seen})).unwrap(),
+                    outputs: vec![config_map(
+                        json!({"message": resource["spec"]["message"], "processed": "true"}),
+                    )],
+                    status_info: serde_json::to_vec(
+                        &json!({"initialized": true, "processed": true, "configMapsSeen": seen}),
+                    )
+                    .unwrap(),
                     conditions: vec![Condition {
                         r#type: "Healthy".into(),
                         status: "True".into(),
@@ -136,21 +177,36 @@ impl WorkerService for ScriptedWorker {
                     ..Default::default()
                 }))
             }
-            other => Err(Status::invalid_argument(format!("phase {other} is not served"))),
+            other => Err(Status::invalid_argument(format!(
+                "phase {other} is not served"
+            ))),
         }
     }
 
-    async fn finalize(&self, request: Request<FinalizeRequest>) -> Result<Response<FinalizeResponse>, Status> {
+    async fn finalize(
+        &self,
+        request: Request<FinalizeRequest>,
+    ) -> Result<Response<FinalizeResponse>, Status> {
         let req = request.into_inner();
-        let resource: Value = serde_json::from_slice(&req.resource).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let resource: Value = serde_json::from_slice(&req.resource)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let key = key_of(&resource);
         let calls = {
             let mut j = self.journal.lock().unwrap();
             let entry = j.entry(key).or_default();
-            entry.push(Call { method: "Finalize".into(), attempt: req.meta.map(|m| m.attempt).unwrap_or_default(), traceparent: None, inputs: vec![] });
+            entry.push(Call {
+                method: "Finalize".into(),
+                attempt: req.meta.map(|m| m.attempt).unwrap_or_default(),
+                traceparent: None,
+                inputs: vec![],
+            });
             entry.iter().filter(|c| c.method == "Finalize").count()
         };
-        Ok(Response::new(FinalizeResponse { done: calls >= 2, events: vec![], requeue_after_ms: 200 }))
+        Ok(Response::new(FinalizeResponse {
+            done: calls >= 2,
+            events: vec![],
+            requeue_after_ms: 200,
+        }))
     }
 }
 
@@ -158,16 +214,27 @@ impl ScriptedWorker {
     /// Serves the worker on a free loopback port; returns its `http://` endpoint. The server
     /// runs until the test's runtime ends.
     pub async fn serve(&self) -> (String, SocketAddr) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding the test worker");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding the test worker");
         let addr = listener.local_addr().unwrap();
         let svc = WorkerServiceServer::new(self.clone());
-        tokio::spawn(tonic::transport::Server::builder().add_service(svc).serve_with_incoming(TcpListenerStream::new(listener)));
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve_with_incoming(TcpListenerStream::new(listener)),
+        );
         (format!("http://{addr}"), addr)
     }
 
     /// The calls received for `namespace/name`.
     pub fn calls(&self, key: &str) -> Vec<Call> {
-        self.journal.lock().unwrap().get(key).cloned().unwrap_or_default()
+        self.journal
+            .lock()
+            .unwrap()
+            .get(key)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The Sync phases called for `namespace/name`, in order, without repeats.

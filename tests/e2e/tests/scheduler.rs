@@ -12,25 +12,52 @@ use serde_json::Value;
 const PHASE_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
-    status["conditions"].as_array()?.iter().find(|c| c["type"] == type_)
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
 }
 
-async fn wait_phase(client: &kube::Client, ns: &str, name: &str, phase: &str, timeout: Duration) -> Value {
-    wait::until(&format!("Task {ns}/{name} to reach phase {phase}"), timeout, || async {
-        let s = task_status(client, ns, name).await;
-        if s["phase"] == phase { Ok(s) } else { Err(s.to_string()) }
-    })
+async fn wait_phase(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    phase: &str,
+    timeout: Duration,
+) -> Value {
+    wait::until(
+        &format!("Task {ns}/{name} to reach phase {phase}"),
+        timeout,
+        || async {
+            let s = task_status(client, ns, name).await;
+            if s["phase"] == phase {
+                Ok(s)
+            } else {
+                Err(s.to_string())
+            }
+        },
+    )
     .await
 }
 
-async fn wait_condition(client: &kube::Client, ns: &str, name: &str, type_: &str, reason: &str) -> Value {
-    wait::until(&format!("Task {ns}/{name} to have condition {type_} with reason {reason}"), PHASE_TIMEOUT, || async {
-        let s = task_status(client, ns, name).await;
-        match condition(&s, type_) {
-            Some(c) if c["reason"] == reason => Ok(s),
-            _ => Err(s.to_string()),
-        }
-    })
+async fn wait_condition(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    type_: &str,
+    reason: &str,
+) -> Value {
+    wait::until(
+        &format!("Task {ns}/{name} to have condition {type_} with reason {reason}"),
+        PHASE_TIMEOUT,
+        || async {
+            let s = task_status(client, ns, name).await;
+            match condition(&s, type_) {
+                Some(c) if c["reason"] == reason => Ok(s),
+                _ => Err(s.to_string()),
+            }
+        },
+    )
     .await
 }
 
@@ -52,7 +79,13 @@ async fn setup(prefix: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     project::write(dir.path(), THREE_PHASES, &endpoint, "");
     let kubeconfig = cp.kubeconfig_path().to_path_buf();
-    Setup { client, ns, worker, dir, kubeconfig }
+    Setup {
+        client,
+        ns,
+        worker,
+        dir,
+        kubeconfig,
+    }
 }
 
 impl Setup {
@@ -73,38 +106,97 @@ async fn three_phases_with_outputs_status_and_events() {
     assert_eq!(status["observedGeneration"], 1);
     assert_eq!(status["attempt"], 0);
     assert_eq!(status["statusInfo"]["processed"], true);
-    assert_eq!(status["statusInfo"]["configMapsSeen"], 1, "Processing saw the ConfigMap input");
+    assert_eq!(
+        status["statusInfo"]["configMapsSeen"], 1,
+        "Processing saw the ConfigMap input"
+    );
     assert_eq!(condition(&status, "Ready").unwrap()["status"], "True");
-    assert_eq!(condition(&status, "Progressing").unwrap()["status"], "False");
-    assert_eq!(condition(&status, "WorkerError").unwrap()["status"], "False");
+    assert_eq!(
+        condition(&status, "Progressing").unwrap()["status"],
+        "False"
+    );
+    assert_eq!(
+        condition(&status, "WorkerError").unwrap()["status"],
+        "False"
+    );
     let healthy = condition(&status, "Healthy").expect("worker's condition");
     assert_eq!(healthy["status"], "True");
-    assert!(healthy["lastTransitionTime"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(
+        healthy["lastTransitionTime"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
 
     // Output: applied, owned by the Task, labelled.
     let cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), ns);
-    let cm = cms.get("alpha-config").await.expect("output ConfigMap exists");
-    let owner = &cm.metadata.owner_references.as_ref().expect("ownerReferences")[0];
-    assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("Task", "alpha", Some(true)));
+    let cm = cms
+        .get("alpha-config")
+        .await
+        .expect("output ConfigMap exists");
+    let owner = &cm
+        .metadata
+        .owner_references
+        .as_ref()
+        .expect("ownerReferences")[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("Task", "alpha", Some(true))
+    );
     let labels = cm.metadata.labels.clone().unwrap_or_default();
-    assert_eq!(labels.get("autopilot.dev/operator").map(String::as_str), Some("task-operator"));
-    assert_eq!(labels.get("app.kubernetes.io/managed-by").map(String::as_str), Some("autopilot"));
+    assert_eq!(
+        labels.get("autopilot.dev/operator").map(String::as_str),
+        Some("task-operator")
+    );
+    assert_eq!(
+        labels
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("autopilot")
+    );
     assert_eq!(cm.data.unwrap()["processed"], "true");
-    let managers: Vec<String> = cm.metadata.managed_fields.unwrap_or_default().into_iter().filter_map(|m| m.manager).collect();
-    assert!(managers.contains(&"autopilot".to_string()), "applied under the autopilot field manager: {managers:?}");
+    let managers: Vec<String> = cm
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        managers.contains(&"autopilot".to_string()),
+        "applied under the autopilot field manager: {managers:?}"
+    );
 
     // Every phase ran once, in order, with a traceparent and the declared inputs.
-    assert_eq!(s.worker.phases(&format!("{ns}/alpha")), vec!["Initializing", "Processing"]);
+    assert_eq!(
+        s.worker.phases(&format!("{ns}/alpha")),
+        vec!["Initializing", "Processing"]
+    );
     let calls = s.worker.calls(&format!("{ns}/alpha"));
-    assert!(calls.iter().all(|c| c.traceparent.as_deref().is_some_and(|t| t.starts_with("00-"))));
-    assert_eq!(calls.iter().find(|c| c.method == "Sync:Processing").unwrap().inputs, vec!["configmaps"]);
+    assert!(calls.iter().all(|c| {
+        c.traceparent
+            .as_deref()
+            .is_some_and(|t| t.starts_with("00-"))
+    }));
+    assert_eq!(
+        calls
+            .iter()
+            .find(|c| c.method == "Sync:Processing")
+            .unwrap()
+            .inputs,
+        vec!["configmaps"]
+    );
 
     // Events: the worker's own and the phase changes.
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(s.client.clone(), ns);
     wait::until("Events for Task alpha", Duration::from_secs(20), || async {
-        let list = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+        let list = events
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| e.to_string())?;
         let reasons: Vec<String> = list.items.iter().filter_map(|e| e.reason.clone()).collect();
-        if reasons.contains(&"Initialized".to_string()) && reasons.iter().filter(|r| *r == "PhaseChanged").count() >= 2 {
+        if reasons.contains(&"Initialized".to_string())
+            && reasons.iter().filter(|r| *r == "PhaseChanged").count() >= 2
+        {
             Ok(reasons)
         } else {
             Err(format!("{reasons:?}"))
@@ -132,7 +224,13 @@ async fn failing_workers_end_in_documented_states_while_others_progress() {
 
     // UNAVAILABLE twice, then success: retried with backoff, reaches the end.
     let flaky = wait_phase(&s.client, ns, "flaky", "Finished", PHASE_TIMEOUT).await;
-    let attempts: Vec<u32> = s.worker.calls(&format!("{ns}/flaky")).iter().filter(|c| c.method == "Sync:Initializing").map(|c| c.attempt).collect();
+    let attempts: Vec<u32> = s
+        .worker
+        .calls(&format!("{ns}/flaky"))
+        .iter()
+        .filter(|c| c.method == "Sync:Initializing")
+        .map(|c| c.attempt)
+        .collect();
     assert_eq!(attempts, vec![1, 2, 3], "two retries then success");
     assert_eq!(condition(&flaky, "WorkerError").unwrap()["status"], "False");
 
@@ -142,7 +240,12 @@ async fn failing_workers_end_in_documented_states_while_others_progress() {
     // Permanent error: condition with the code, stays in its phase.
     let st = wait_condition(&s.client, ns, "invalid", "WorkerError", "InvalidArgument").await;
     assert_eq!(st["phase"], "Initializing");
-    assert!(condition(&st, "WorkerError").unwrap()["message"].as_str().unwrap().contains("spec.behavior says invalid"));
+    assert!(
+        condition(&st, "WorkerError").unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.behavior says invalid")
+    );
     assert_eq!(condition(&st, "Progressing").unwrap()["reason"], "Blocked");
 
     // Timeout: DeadlineExceeded, retried.
@@ -151,11 +254,26 @@ async fn failing_workers_end_in_documented_states_while_others_progress() {
     assert_eq!(condition(&st, "Progressing").unwrap()["reason"], "Retrying");
 
     // Undeclared kind: refused whole — not even the declared ConfigMap of that response exists.
-    let st = wait_condition(&s.client, ns, "undeclared", "WorkerError", "UndeclaredOutput").await;
+    let st = wait_condition(
+        &s.client,
+        ns,
+        "undeclared",
+        "WorkerError",
+        "UndeclaredOutput",
+    )
+    .await;
     assert_eq!(st["phase"], "Initializing");
-    assert!(condition(&st, "WorkerError").unwrap()["message"].as_str().unwrap().contains("Secret"));
+    assert!(
+        condition(&st, "WorkerError").unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("Secret")
+    );
     let cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), ns);
-    assert!(cms.get_opt("undeclared-config").await.unwrap().is_none(), "nothing of a refused response is applied");
+    assert!(
+        cms.get_opt("undeclared-config").await.unwrap().is_none(),
+        "nothing of a refused response is applied"
+    );
 
     // Garbage JSON and an unknown next phase: conditions, no crash.
     let st = wait_condition(&s.client, ns, "garbage", "WorkerError", "InvalidOutput").await;
@@ -164,7 +282,11 @@ async fn failing_workers_end_in_documented_states_while_others_progress() {
     assert_eq!(st["phase"], "Initializing");
 
     // The scheduler is still alive and serving.
-    assert!(sched.child.try_wait().unwrap().is_none(), "scheduler exited:\n{}", sched.log_text());
+    assert!(
+        sched.child.try_wait().unwrap().is_none(),
+        "scheduler exited:\n{}",
+        sched.log_text()
+    );
     create_task(&s.client, ns, "after", "ok").await;
     wait_phase(&s.client, ns, "after", "Finished", PHASE_TIMEOUT).await;
     sched.kill().await;
@@ -180,15 +302,26 @@ async fn sigkill_mid_run_resumes_every_resource_without_skipping_a_phase() {
         create_task(&s.client, &ns, n, "ok").await;
     }
     // Kill as soon as some, but not necessarily all, have moved.
-    wait::until("some Tasks to leave their initial phase", PHASE_TIMEOUT, || async {
-        let mut moved = 0;
-        for n in &names {
-            if task_status(&s.client, &ns, n).await["phase"].as_str().is_some_and(|p| !p.is_empty()) {
-                moved += 1;
+    wait::until(
+        "some Tasks to leave their initial phase",
+        PHASE_TIMEOUT,
+        || async {
+            let mut moved = 0;
+            for n in &names {
+                if task_status(&s.client, &ns, n).await["phase"]
+                    .as_str()
+                    .is_some_and(|p| !p.is_empty())
+                {
+                    moved += 1;
+                }
             }
-        }
-        if moved > 0 { Ok(()) } else { Err("none moved yet".into()) }
-    })
+            if moved > 0 {
+                Ok(())
+            } else {
+                Err("none moved yet".into())
+            }
+        },
+    )
     .await;
     first.kill().await;
 
@@ -196,7 +329,11 @@ async fn sigkill_mid_run_resumes_every_resource_without_skipping_a_phase() {
     for n in &names {
         wait_phase(&s.client, &ns, n, "Finished", PHASE_TIMEOUT).await;
         let phases = s.worker.phases(&format!("{ns}/{n}"));
-        assert_eq!(phases, vec!["Initializing", "Processing"], "{n} ran every phase, in order");
+        assert_eq!(
+            phases,
+            vec!["Initializing", "Processing"],
+            "{n} ran every phase, in order"
+        );
     }
 }
 
@@ -211,11 +348,27 @@ async fn two_hundred_resources_created_at_once_all_finish() {
         async move { create_task(&client, &ns, &format!("t{i}"), "ok").await }
     });
     futures::future::join_all(creates).await;
-    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(s.client.clone(), &ns, &project::task_resource());
-    wait::until("all 200 Tasks to reach Finished", Duration::from_secs(180), || async {
-        let list = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
-        let done = list.items.iter().filter(|o| o.data["status"]["phase"] == "Finished").count();
-        if done == 200 { Ok(()) } else { Err(format!("{done}/200 finished")) }
-    })
+    let api: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(s.client.clone(), &ns, &project::task_resource());
+    wait::until(
+        "all 200 Tasks to reach Finished",
+        Duration::from_secs(180),
+        || async {
+            let list = api
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let done = list
+                .items
+                .iter()
+                .filter(|o| o.data["status"]["phase"] == "Finished")
+                .count();
+            if done == 200 {
+                Ok(())
+            } else {
+                Err(format!("{done}/200 finished"))
+            }
+        },
+    )
     .await;
 }
