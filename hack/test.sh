@@ -28,17 +28,17 @@ echo "binaries in $AUTOPILOT_CONTROLPLANE_BIN"
 if ! $quick; then
   step "format and lints"
   cargo fmt --all -- --check
-  cargo clippy --workspace --all-targets --locked -- -D warnings
+  cargo clippy --workspace --all-targets -- -D warnings
 fi
 
 step "build"
-cargo build --workspace --all-targets --locked
+cargo build --workspace --all-targets
 
 step "tests"
 log="$AUTOPILOT_CACHE/last-test.log"
 mkdir -p "$AUTOPILOT_CACHE"
 set +e
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 

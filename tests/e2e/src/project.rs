@@ -35,6 +35,7 @@ phases:
       - name: configmaps
         labelSelector: "autopilot.dev/owner-uid={{ metadata.uid }}"
     outputs: [configmaps]
+    prune: true
   - name: Finished
     final: true
   - name: Failed

@@ -159,11 +159,21 @@ impl WorkerService for ScriptedWorker {
                     .get("configmaps")
                     .map(|l| l.items.len())
                     .unwrap_or_default();
+                // "replace" returns a differently named object; Processing prunes, so the
+                // ConfigMap from Initializing must go.
+                let output = if behavior == "replace" {
+                    serde_json::to_vec(&json!({
+                        "apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": format!("{name}-replacement")},
+                        "data": {"processed": "true"},
+                    }))
+                    .unwrap()
+                } else {
+                    config_map(json!({"message": resource["spec"]["message"], "processed": "true"}))
+                };
                 Ok(Response::new(SyncResponse {
                     next_phase: "Finished".into(),
-                    outputs: vec![config_map(
-                        json!({"message": resource["spec"]["message"], "processed": "true"}),
-                    )],
+                    outputs: vec![output],
                     status_info: serde_json::to_vec(
                         &json!({"initialized": true, "processed": true, "configMapsSeen": seen}),
                     )
@@ -225,6 +235,19 @@ impl ScriptedWorker {
                 .serve_with_incoming(TcpListenerStream::new(listener)),
         );
         (format!("http://{addr}"), addr)
+    }
+
+    /// Serves the worker on a unix socket at `path`; returns its `unix:` endpoint.
+    pub async fn serve_unix(&self, path: &std::path::Path) -> String {
+        let listener =
+            tokio::net::UnixListener::bind(path).expect("binding the test worker's socket");
+        let svc = WorkerServiceServer::new(self.clone());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
+        );
+        format!("unix:{}", path.display())
     }
 
     /// The calls received for `namespace/name`.

@@ -372,3 +372,114 @@ async fn two_hundred_resources_created_at_once_all_finish() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_outputs_are_pruned_when_the_phase_asks() {
+    let s = setup("prune").await;
+    let _sched = s.start();
+    let ns = s.ns.name();
+    create_task(&s.client, ns, "swap", "replace").await;
+    wait_phase(&s.client, ns, "swap", "Finished", PHASE_TIMEOUT).await;
+    let cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), ns);
+    assert!(
+        cms.get_opt("swap-replacement").await.unwrap().is_some(),
+        "the new output exists"
+    );
+    wait::until(
+        "swap-config to be pruned",
+        Duration::from_secs(20),
+        || async {
+            match cms
+                .get_opt("swap-config")
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                None => Ok(()),
+                Some(cm) => Err(format!(
+                    "still there (deleting: {:?})",
+                    cm.metadata.deletion_timestamp
+                )),
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_on_a_unix_socket_drives_resources() {
+    let cp = autopilot_testenv::shared().await.expect("control plane");
+    let client = cp.client();
+    project::install_crd(&client).await;
+    let ns = cp.namespace("unix").await.expect("namespace");
+    let dir = tempfile::tempdir().unwrap();
+    let worker = ScriptedWorker::default();
+    let endpoint = worker.serve_unix(&dir.path().join("worker.sock")).await;
+    project::write(&dir.path().join("project"), THREE_PHASES, &endpoint, "");
+    let _sched = SchedulerProcess::start(
+        &dir.path().join("project"),
+        cp.kubeconfig_path(),
+        ns.name(),
+        &[],
+    );
+    create_task(&client, ns.name(), "sock", "ok").await;
+    wait_phase(&client, ns.name(), "sock", "Finished", PHASE_TIMEOUT).await;
+    assert_eq!(
+        worker.phases(&format!("{}/sock", ns.name())),
+        vec!["Initializing", "Processing"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phase_no_worker_serves_stops_the_scheduler_with_a_clear_error() {
+    let cp = autopilot_testenv::shared().await.expect("control plane");
+    let worker = ScriptedWorker::default();
+    let (endpoint, _) = worker.serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The scripted worker serves Initializing and Processing, not Reviewing.
+    let project = THREE_PHASES.replace(
+        "  - name: Finished\n",
+        "  - name: Reviewing\n  - name: Finished\n",
+    );
+    project::write(dir.path(), &project, &endpoint, "");
+    let mut sched = SchedulerProcess::start(dir.path(), cp.kubeconfig_path(), "default", &[]);
+    let status = tokio::time::timeout(Duration::from_secs(30), sched.child.wait())
+        .await
+        .expect("the scheduler to exit on a handshake mismatch within 30s")
+        .unwrap();
+    assert!(!status.success());
+    let log = sched.log_text();
+    assert!(
+        log.contains("phase Reviewing is assigned to the worker at") && log.contains(&endpoint),
+        "log names the phase and the endpoint:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_project_is_refused_with_every_error() {
+    let cp = autopilot_testenv::shared().await.expect("control plane");
+    let dir = tempfile::tempdir().unwrap();
+    let broken = THREE_PHASES
+        .replace("operatorName: task-operator", "operatorName: Task_Operator")
+        .replace(
+            "    outputs: [configmaps]\n    prune: true",
+            "    outputs: [metrics]",
+        );
+    project::write(dir.path(), &broken, "http://127.0.0.1:1", "");
+    let mut sched = SchedulerProcess::start(dir.path(), cp.kubeconfig_path(), "default", &[]);
+    let status = tokio::time::timeout(Duration::from_secs(30), sched.child.wait())
+        .await
+        .expect("the scheduler to exit on an invalid project within 30s")
+        .unwrap();
+    assert!(!status.success());
+    let log = sched.log_text();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("autopilot.yaml:"))
+        .collect();
+    assert!(
+        errors.len() >= 2,
+        "every error is printed, each with file:line:column:\n{log}"
+    );
+    assert!(errors.iter().any(|l| l.contains("operatorName")), "{log}");
+    assert!(errors.iter().any(|l| l.contains("metrics")), "{log}");
+}
