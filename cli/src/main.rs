@@ -1,2 +1,192 @@
-//! The ap command-line tool
-fn main() {}
+//! `ap`: create, validate and generate Autopilot operator projects.
+
+mod init;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use autopilot_codegen::{Options, SdkSource, WriteOptions};
+use autopilot_model::{Language, Model};
+use clap::{CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
+
+/// Build Kubernetes operators from phases declared in `autopilot.yaml` and workers in any
+/// language.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ap",
+    version,
+    after_help = "Examples:\n  ap init canary --kind CanaryDeployment --group canary.example.com\n  cd canary && ap validate && ap generate --lang rust"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a new project: autopilot.yaml and autopilot-operator.yaml.
+    #[command(
+        after_help = "Examples:\n  ap init canary\n  ap init canary --kind CanaryDeployment --group canary.example.com --version v1alpha1"
+    )]
+    Init(init::Args),
+    /// Check autopilot.yaml and autopilot-operator.yaml, printing every problem as
+    /// file:line:column: message.
+    #[command(after_help = "Examples:\n  ap validate\n  ap validate path/to/project")]
+    Validate {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Validate, then write the CRD, RBAC, an example resource and the worker project.
+    ///
+    /// Regenerated files (marked DO NOT EDIT) are rewritten every run; files you own (phase
+    /// handlers, Cargo.toml, tests, the example) are only created when absent.
+    #[command(
+        after_help = "Examples:\n  ap generate\n  ap generate path/to/project --lang rust --sdk-path ../../sdk-rust\n  ap generate --force    # overwrite owned files, saving each as <file>.orig"
+    )]
+    Generate {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Language of the worker project (rust; go, python, typescript and java are planned).
+        #[arg(long, default_value = "rust", value_parser = parse_language)]
+        lang: Language,
+        /// Overwrite owned files that differ, saving each first as <file>.orig.
+        #[arg(long)]
+        force: bool,
+        /// Depend on the Rust SDK at this path (written verbatim into worker/Cargo.toml, so
+        /// relative to the worker directory) instead of crates.io version 0.1.
+        #[arg(long, value_name = "PATH")]
+        sdk_path: Option<String>,
+        /// Namespace of the scheduler's ServiceAccount in deploy/rbac.yaml.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+    },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  ap completion bash > /etc/bash_completion.d/ap\n  ap completion zsh > \"${fpath[1]}/_ap\"\n  ap completion fish > ~/.config/fish/completions/ap.fish"
+    )]
+    Completion {
+        /// The shell.
+        shell: Shell,
+    },
+}
+
+fn parse_language(s: &str) -> Result<Language, String> {
+    s.parse()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Init(args) => {
+            init::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { dir } => Ok(match load(&dir) {
+            Some(model) => {
+                println!("ok: {}", summary(&model));
+                ExitCode::SUCCESS
+            }
+            None => ExitCode::FAILURE,
+        }),
+        Command::Generate {
+            dir,
+            lang,
+            force,
+            sdk_path,
+            namespace,
+        } => {
+            if lang != Language::Rust {
+                bail!("language {lang} is not supported yet (supported: rust)");
+            }
+            let Some(model) = load(&dir) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let options = Options {
+                language: lang,
+                sdk: sdk_path.map_or_else(|| SdkSource::Version("0.1".to_owned()), SdkSource::Path),
+                namespace,
+            };
+            let files = autopilot_codegen::render(&model, &options)?;
+            let report = autopilot_codegen::write(&dir, &files, WriteOptions { force })
+                .with_context(|| format!("writing into {}", dir.display()))?;
+            print_report(&report);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "ap", &mut io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Load and validate the project in `dir`, printing every diagnostic to stderr.
+fn load(dir: &Path) -> Option<Model> {
+    match autopilot_model::load_dir(dir) {
+        Ok(model) => Some(model),
+        Err(diagnostics) => {
+            for d in diagnostics.iter() {
+                eprintln!("{d}");
+            }
+            None
+        }
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    match (n, word.strip_suffix('y')) {
+        (1, _) => format!("1 {word}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {word}s"),
+    }
+}
+
+fn summary(model: &Model) -> String {
+    let project = &model.project;
+    format!(
+        "{} ({}), {}, {}, {}, {}",
+        project.kind,
+        project.api_version,
+        plural(project.phases.len(), "phase"),
+        plural(project.used_parameters().len(), "parameter"),
+        plural(project.queries.len(), "query"),
+        plural(project.workers.len(), "worker"),
+    )
+}
+
+fn print_report(report: &autopilot_codegen::WriteReport) {
+    for path in &report.written {
+        println!("wrote     {path}");
+    }
+    for path in &report.replaced {
+        println!("replaced  {path} (previous saved as {path}.orig)");
+    }
+    for path in &report.kept {
+        println!("kept      {path} (yours; differs from the scaffold, use --force to replace)");
+    }
+    for path in &report.orphaned {
+        println!("orphaned  {path} (no longer generated; delete it when done with it)");
+    }
+    println!(
+        "{} written, {} unchanged, {} kept, {} replaced, {} orphaned",
+        report.written.len(),
+        report.unchanged.len(),
+        report.kept.len(),
+        report.replaced.len(),
+        report.orphaned.len()
+    );
+}

@@ -1,0 +1,198 @@
+//! The `ap` binary as a user runs it: init, validate, generate, and the golden project.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ap(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ap"))
+        .args(args)
+        .output()
+        .expect("ap runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Every file under `dir` (relative path → contents), skipping build output.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name == "target" || name == "Cargo.lock" {
+                continue;
+            }
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[test]
+fn init_validate_generate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let dir_s = dir.to_str().unwrap();
+
+    let init = ap(&[
+        "init",
+        dir_s,
+        "--kind",
+        "Demo",
+        "--group",
+        "demo.example.com",
+    ]);
+    assert!(init.status.success(), "{}", text(&init.stderr));
+
+    let validate = ap(&["validate", dir_s]);
+    assert!(validate.status.success(), "{}", text(&validate.stderr));
+    assert!(text(&validate.stdout).starts_with("ok: Demo (demo.example.com/v1), 3 phases"));
+
+    let sdk = repo_root().join("sdk-rust");
+    let generate = [
+        "generate",
+        dir_s,
+        "--lang",
+        "rust",
+        "--sdk-path",
+        sdk.to_str().unwrap(),
+    ];
+    let first = ap(&generate);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    for file in [
+        "deploy/crd.yaml",
+        "deploy/rbac.yaml",
+        "deploy/example.yaml",
+        "worker/Cargo.toml",
+        "worker/src/main.rs",
+        "worker/src/model.rs",
+        "worker/src/phases/mod.rs",
+        "worker/src/phases/initializing.rs",
+        "worker/src/phases/processing.rs",
+        "worker/tests/phases.rs",
+        ".autopilot/generated.json",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
+    let before = tree(&dir);
+    let second = ap(&generate);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert!(
+        text(&second.stdout).contains("0 written"),
+        "{}",
+        text(&second.stdout)
+    );
+    assert_eq!(tree(&dir), before, "a second generate changed files");
+
+    let again = ap(&["init", dir_s]);
+    assert_eq!(again.status.code(), Some(1));
+    let err = text(&again.stderr);
+    assert!(err.contains("autopilot.yaml already exists"), "{err}");
+    assert!(!err.contains("backtrace"), "{err}");
+
+    let go = ap(&["generate", dir_s, "--lang", "go"]);
+    assert_eq!(go.status.code(), Some(1));
+    assert_eq!(
+        text(&go.stderr),
+        "error: language go is not supported yet (supported: rust)\n"
+    );
+}
+
+#[test]
+fn validate_reports_file_line_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "bad-indent",
+            "apiVersion: demo.example.com/v1\nkind: Greeting\noperatorName: greeter\n\
+             spec: {type: object}\nphases:\n  - name: Greeting\n     initial: true\n",
+            "autopilot.yaml:7:",
+        ),
+        (
+            "unknown-next",
+            "apiVersion: demo.example.com/v1\nkind: Greeting\noperatorName: greeter\n\
+             spec: {type: object}\nphases:\n  - name: Greeting\n    initial: true\n    \
+             next: [Nowhere]\n  - name: Done\n    final: true\n",
+            "autopilot.yaml:8:",
+        ),
+    ];
+    for (name, yaml, location) in cases {
+        let dir = tmp.path().join(name);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("autopilot.yaml"), yaml).unwrap();
+        let out = ap(&["validate", dir.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let err = text(&out.stderr);
+        let want = format!("{}/{location}", dir.display());
+        assert!(
+            err.lines().any(|l| l.starts_with(&want)),
+            "{name}: expected a line starting {want:?}, got\n{err}"
+        );
+        if name == "unknown-next" {
+            assert!(err.contains("Nowhere"), "{err}");
+        }
+        // generate validates first, with the same output.
+        let generate = ap(&["generate", dir.to_str().unwrap()]);
+        assert_eq!(generate.status.code(), Some(1));
+        assert_eq!(text(&generate.stderr), err);
+    }
+}
+
+#[test]
+fn completion_and_help() {
+    let bash = ap(&["completion", "bash"]);
+    assert!(bash.status.success());
+    assert!(text(&bash.stdout).contains("_ap()"));
+    for command in ["init", "validate", "generate", "completion"] {
+        let help = ap(&[command, "--help"]);
+        assert!(text(&help.stdout).contains("Examples:"), "{command}");
+    }
+    assert!(ap(&["--version"]).status.success());
+}
+
+/// `tests/golden/regenerate.sh` run into a temporary directory reproduces the checked-in
+/// `tests/golden/rust` byte for byte. After an intended change, run the script and commit.
+#[test]
+fn golden_rust_project_is_current() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("rust");
+    let root = repo_root();
+    let status = Command::new("bash")
+        .arg(root.join("tests/golden/regenerate.sh"))
+        .arg(&out)
+        .env("AP", env!("CARGO_BIN_EXE_ap"))
+        .status()
+        .expect("bash runs");
+    assert!(status.success());
+    let golden = tree(&root.join("tests/golden/rust"));
+    let fresh = tree(&out);
+    assert_eq!(
+        golden.keys().collect::<Vec<_>>(),
+        fresh.keys().collect::<Vec<_>>(),
+        "file lists differ; run tests/golden/regenerate.sh"
+    );
+    for (path, contents) in &golden {
+        assert!(
+            fresh[path] == *contents,
+            "{path} differs from a fresh generation; run tests/golden/regenerate.sh"
+        );
+    }
+}
