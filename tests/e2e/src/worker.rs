@@ -114,6 +114,10 @@ impl WorkerService for ScriptedWorker {
                     "slow" => {
                         tokio::time::sleep(Duration::from_secs(5)).await;
                     }
+                    "linger" => {
+                        // Long enough to be in flight when the scheduler is told to stop.
+                        tokio::time::sleep(Duration::from_millis(1500)).await;
+                    }
                     "undeclared" => {
                         let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{name}-secret")}});
                         return Ok(Response::new(SyncResponse {

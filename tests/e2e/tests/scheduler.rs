@@ -483,3 +483,52 @@ async fn an_invalid_project_is_refused_with_every_error() {
     assert!(errors.iter().any(|l| l.contains("operatorName")), "{log}");
     assert!(errors.iter().any(|l| l.contains("metrics")), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_call_in_flight_finish_and_its_result_land() {
+    let s = setup("sigterm").await;
+    let mut sched = s.start();
+    let ns = s.ns.name();
+    create_task(&s.client, ns, "lingering", "linger").await;
+    let key = format!("{ns}/lingering");
+    wait::until(
+        "the worker to receive the Initializing call",
+        PHASE_TIMEOUT,
+        || async {
+            if s.worker.calls(&key).is_empty() {
+                Err("no call yet".into())
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
+    let pid = sched.child.id().expect("scheduler pid");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), sched.child.wait())
+        .await
+        .expect("the scheduler to exit within its grace period after SIGTERM")
+        .unwrap();
+    assert!(
+        status.success(),
+        "clean exit after SIGTERM:\n{}",
+        sched.log_text()
+    );
+    // The call that was in flight finished and its result was written before exiting.
+    let st = task_status(&s.client, ns, "lingering").await;
+    assert_eq!(
+        st["phase"],
+        "Processing",
+        "in-flight result landed: {st}\n{}",
+        sched.log_text()
+    );
+    assert!(
+        sched.log_text().contains("shutting down"),
+        "{}",
+        sched.log_text()
+    );
+}
