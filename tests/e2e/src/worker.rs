@@ -254,6 +254,24 @@ impl ScriptedWorker {
         format!("unix:{}", path.display())
     }
 
+    /// Serves the worker over TLS with the given PEM certificate and key; returns its
+    /// `https://localhost:<port>` endpoint.
+    pub async fn serve_tls(&self, cert_pem: &str, key_pem: &str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding the TLS test worker");
+        let port = listener.local_addr().unwrap().port();
+        let tls = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(cert_pem, key_pem));
+        let server = tonic::transport::Server::builder()
+            .tls_config(tls)
+            .expect("TLS config")
+            .add_service(WorkerServiceServer::new(self.clone()))
+            .serve_with_incoming(TcpListenerStream::new(listener));
+        tokio::spawn(server);
+        format!("https://localhost:{port}")
+    }
+
     /// The calls received for `namespace/name`.
     pub fn calls(&self, key: &str) -> Vec<Call> {
         self.journal

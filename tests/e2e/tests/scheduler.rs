@@ -532,3 +532,67 @@ async fn sigterm_lets_the_call_in_flight_finish_and_its_result_land() {
         sched.log_text()
     );
 }
+
+/// A CA and a serving certificate for `localhost`, as PEM: (ca, cert, key).
+fn test_pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let ca = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_behind_tls_is_verified_against_the_configured_ca() {
+    let cp = autopilot_testenv::shared().await.expect("control plane");
+    let client = cp.client();
+    project::install_crd(&client).await;
+    let ns = cp.namespace("tls").await.expect("namespace");
+    let (ca, cert, key) = test_pki();
+    let worker = ScriptedWorker::default();
+    let endpoint = worker.serve_tls(&cert, &key).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    project::write(dir.path(), THREE_PHASES, &endpoint, "");
+    let operator = std::fs::read_to_string(dir.path().join("autopilot-operator.yaml"))
+        .unwrap()
+        .replace(
+            "  deadline: 2s\n",
+            &format!(
+                "  deadline: 2s\n  tls:\n    caFile: {}\n",
+                ca_file.display()
+            ),
+        );
+    std::fs::write(dir.path().join("autopilot-operator.yaml"), operator).unwrap();
+    let _sched = SchedulerProcess::start(dir.path(), cp.kubeconfig_path(), ns.name(), &[]);
+    create_task(&client, ns.name(), "secure", "ok").await;
+    wait_phase(&client, ns.name(), "secure", "Finished", PHASE_TIMEOUT).await;
+
+    // Without the CA the same worker is refused: the handshake never completes.
+    let untrusted = tempfile::tempdir().unwrap();
+    project::write(untrusted.path(), THREE_PHASES, &endpoint, "");
+    let mut refused = SchedulerProcess::start(
+        untrusted.path(),
+        cp.kubeconfig_path(),
+        ns.name(),
+        &["--startup-timeout", "3s"],
+    );
+    let status = tokio::time::timeout(Duration::from_secs(30), refused.child.wait())
+        .await
+        .expect("the scheduler to give up on an untrusted worker within 30s")
+        .unwrap();
+    assert!(!status.success());
+    assert!(
+        refused.log_text().contains("did not answer Describe"),
+        "{}",
+        refused.log_text()
+    );
+}
