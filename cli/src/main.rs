@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use autopilot_codegen::{Options, SdkSource, WriteOptions};
 use autopilot_model::{Language, Model};
 use clap::{CommandFactory, Parser, Subcommand};
@@ -110,9 +110,6 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             sdk_path,
             namespace,
         } => {
-            if lang != Language::Rust {
-                bail!("language {lang} is not supported yet (supported: rust)");
-            }
             let Some(model) = load(&dir) else {
                 return Ok(ExitCode::FAILURE);
             };

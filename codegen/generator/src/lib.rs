@@ -23,9 +23,13 @@
 //! ```
 
 mod crd;
+mod go;
+mod java;
+mod python;
 mod rbac;
 mod record;
 mod rust;
+mod typescript;
 mod write;
 mod yaml;
 
@@ -92,13 +96,14 @@ impl GeneratedFile {
     }
 }
 
-/// Where the generated Rust worker gets the `autopilot-sdk` crate.
+/// Where the generated worker gets its language's Autopilot SDK.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SdkSource {
     /// A version requirement on crates.io, such as `0.1`.
     Version(String),
-    /// A path, written verbatim into `Cargo.toml`: absolute, or relative to the worker
-    /// project's directory (`<project>/worker`), as Cargo reads it.
+    /// A path, written verbatim into the project file (`Cargo.toml`, `go.mod`,
+    /// `pyproject.toml`, `package.json`, `pom.xml`): absolute, or relative to the worker
+    /// project's directory (`<project>/worker`).
     Path(String),
 }
 
@@ -107,7 +112,7 @@ pub enum SdkSource {
 pub struct Options {
     /// Language of the worker project.
     pub language: Language,
-    /// Where the Rust worker gets the SDK.
+    /// Where the worker gets the SDK.
     pub sdk: SdkSource,
     /// Namespace of the scheduler's ServiceAccount.
     pub namespace: String,
@@ -157,7 +162,10 @@ pub fn render(model: &Model, options: &Options) -> Result<Vec<GeneratedFile>, Ge
     let project = &model.project;
     let mut files = match options.language {
         Language::Rust => rust::render(project, options)?,
-        other => return Err(GenerateError::UnsupportedLanguage(other)),
+        Language::Go => go::render(project, options)?,
+        Language::Python => python::render(project, options)?,
+        Language::Typescript => typescript::render(project, options)?,
+        Language::Java => java::render(project, options)?,
     };
     files.push(GeneratedFile::regenerated(
         "deploy/crd.yaml",

@@ -1,0 +1,13 @@
+//! The python worker project (not implemented yet: generation reports the language unsupported).
+
+use autopilot_model::{Language, Project};
+
+use crate::{GenerateError, GeneratedFile, Options};
+
+/// The files of the python worker serving the project's python phases.
+pub(crate) fn render(
+    _project: &Project,
+    _options: &Options,
+) -> Result<Vec<GeneratedFile>, GenerateError> {
+    Err(GenerateError::UnsupportedLanguage(Language::Python))
+}
