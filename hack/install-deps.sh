@@ -13,4 +13,8 @@ if ((${#need_apt[@]})); then
 fi
 command -v go >/dev/null || { echo "Go is required to build the local control plane" >&2; exit 1; }
 command -v cargo >/dev/null || { echo "Rust (cargo) is required" >&2; exit 1; }
+# Each worker language installs its own toolchain pieces (venv, npm, Maven, Go modules).
+for f in "$(dirname "$0")"/deps/*.sh; do
+  [[ -e "$f" ]] && bash "$f"
+done
 echo "prerequisites present: $(go version | cut -d' ' -f3), $(cargo --version | cut -d' ' -f2), kubectl, prometheus"
