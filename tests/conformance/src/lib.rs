@@ -1,0 +1,1 @@
+//! The worker conformance suite (being written).
