@@ -19,19 +19,14 @@ pub(crate) struct Args {
     /// API version of the custom resource.
     #[arg(long, default_value = "v1")]
     pub(crate) version: String,
-    /// Language of the worker (only rust is supported yet).
+    /// Language of the worker: rust, go, python, typescript or java. A Rust worker is the
+    /// project's default; any other language is written as the project's one worker.
     #[arg(long, default_value = "rust", value_parser = crate::parse_language)]
     pub(crate) lang: Language,
 }
 
 /// Write both project files into `args.dir`, refusing to overwrite either.
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    if args.lang != Language::Rust {
-        bail!(
-            "language {} is not supported yet (supported: rust)",
-            args.lang
-        );
-    }
     let project_path = args.dir.join(PROJECT_FILE_NAME);
     let operator_path = args.dir.join(operator::FILE_NAME);
     for path in [&project_path, &operator_path] {
@@ -72,6 +67,16 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// `autopilot.yaml` for `args`: Initializing → Processing → Finished.
 fn project_file(args: &Args) -> String {
+    let operator = args.kind.to_lowercase();
+    // Without a `workers` list the project has one Rust worker named after the operator; any
+    // other language needs the list so that `ap generate --lang <language>` finds its worker.
+    let workers = match args.lang {
+        Language::Rust => String::new(),
+        lang => format!(
+            "\n# Which worker serves which phases (default: all non-final phases), in which language.\n\
+             workers:\n  - name: {operator}-worker\n    language: {lang}\n"
+        ),
+    };
     format!(
         r#"# What the operator is. Run `ap validate` after editing, then `ap generate`.
 apiVersion: {group}/{version}
@@ -127,11 +132,10 @@ phases:
 queries:
   - name: success-rate
     query: 'sum(rate(istio_requests_total{{destination_workload="{{{{ spec.target }}}}",response_code!~"5.*"}}[1m])) / sum(rate(istio_requests_total{{destination_workload="{{{{ spec.target }}}}"}}[1m]))'
-"#,
+{workers}"#,
         group = args.group,
         version = args.version,
         kind = args.kind,
-        operator = args.kind.to_lowercase(),
     )
 }
 
@@ -215,18 +219,31 @@ mod tests {
     }
 
     #[test]
-    fn project_file_is_valid() {
-        let args = Args {
-            dir: PathBuf::from("x"),
-            kind: "Example".into(),
-            group: "examples.io".into(),
-            version: "v1".into(),
-            lang: Language::Rust,
-        };
-        let project =
-            autopilot_model::parse_project("autopilot.yaml", &project_file(&args)).unwrap();
-        assert_eq!(project.operator_name, "example-operator");
-        assert_eq!(project.phases.len(), 3);
-        assert!(project.uses_metrics());
+    fn project_file_is_valid_in_every_language() {
+        for lang in Language::ALL {
+            let args = Args {
+                dir: PathBuf::from("x"),
+                kind: "Example".into(),
+                group: "examples.io".into(),
+                version: "v1".into(),
+                lang,
+            };
+            let project = autopilot_model::parse_project("autopilot.yaml", &project_file(&args))
+                .unwrap_or_else(|e| panic!("{lang}: {e}"));
+            assert_eq!(project.operator_name, "example-operator");
+            assert_eq!(project.phases.len(), 3);
+            assert!(project.uses_metrics());
+            let [worker] = project.workers.as_slice() else {
+                panic!("{lang}: expected one worker, got {:?}", project.workers);
+            };
+            assert_eq!(worker.language, lang);
+            assert_eq!(worker.phases, ["Initializing", "Processing"], "{lang}");
+            let name = if lang == Language::Rust {
+                "example-operator"
+            } else {
+                "example-worker"
+            };
+            assert_eq!(worker.name, name, "{lang}");
+        }
     }
 }

@@ -51,7 +51,8 @@ enum Command {
         /// The project directory.
         #[arg(default_value = ".")]
         dir: PathBuf,
-        /// Language of the worker project (rust; go, python, typescript and java are planned).
+        /// Language of the worker project: rust, go, python, typescript or java (the project
+        /// must have one worker in it).
         #[arg(long, default_value = "rust", value_parser = parse_language)]
         lang: Language,
         /// Overwrite owned files that differ, saving each first as <file>.orig.

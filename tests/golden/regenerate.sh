@@ -4,8 +4,9 @@
 #   tests/golden/regenerate.sh            # rewrite tests/golden/rust
 #   tests/golden/regenerate.sh OUT_DIR    # write the Rust golden project into OUT_DIR instead
 #
-# AP names the ap binary (default: built with cargo). cli/tests/golden.rs runs this script into
-# a temporary directory and diffs the result against tests/golden/rust.
+# AP names the ap binary (default: built with cargo). cli/tests/ap.rs runs this script into
+# a temporary directory and diffs the result against tests/golden/rust;
+# cli/tests/golden_rust_builds.rs builds, tests and lints tests/golden/rust/worker.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

@@ -132,7 +132,7 @@ impl Default for Options {
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
     /// No generator exists for the language yet.
-    #[error("language {0} is not supported yet (supported: rust)")]
+    #[error("language {0} is not supported yet (supported: rust, go, python, typescript, java)")]
     UnsupportedLanguage(Language),
     /// No worker of the project is written in the requested language.
     #[error("no worker of this project is in {0}; set `language: {0}` on one under `workers`")]
@@ -155,7 +155,7 @@ pub enum GenerateError {
 ///
 /// # Errors
 ///
-/// [`GenerateError::UnsupportedLanguage`] for languages other than Rust, and
+/// [`GenerateError::UnsupportedLanguage`] for a language without a generator, and
 /// [`GenerateError::NoWorker`] / [`GenerateError::SeveralWorkers`] when the project does not
 /// have exactly one worker in the language.
 pub fn render(model: &Model, options: &Options) -> Result<Vec<GeneratedFile>, GenerateError> {

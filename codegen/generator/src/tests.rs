@@ -213,10 +213,11 @@ fn sdk_path_and_unsupported_languages() {
         language: Language::Go,
         ..Options::default()
     };
+    // SMALL's only worker is in Rust: asking for Go names the fix.
     let err = render(&model(SMALL), &go).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "language go is not supported yet (supported: rust)"
+        "no worker of this project is in go; set `language: go` on one under `workers`"
     );
 }
 

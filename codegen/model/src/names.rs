@@ -21,6 +21,30 @@ pub fn dns_label(s: &str) -> Result<(), String> {
     }
 }
 
+/// The resource plural Kubernetes conventionally derives from a kind: the kind in lowercase,
+/// pluralised by the common English rules: a `y` after a consonant becomes `ies`
+/// (`Policy` → `policies`), a trailing `s`, `x`, `z`, `ch` or `sh` takes `es`
+/// (`Mesh` → `meshes`), anything else takes `s` (`Canary` → `canaries`, `Gateway` →
+/// `gateways`). Irregular words need an explicit `plural` in the file.
+pub fn plural(kind: &str) -> String {
+    let lower = kind.to_lowercase();
+    if let Some(stem) = lower.strip_suffix('y')
+        && stem
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphabetic() && !"aeiou".contains(c))
+    {
+        return format!("{stem}ies");
+    }
+    if ["s", "x", "z", "ch", "sh"]
+        .iter()
+        .any(|e| lower.ends_with(e))
+    {
+        return format!("{lower}es");
+    }
+    format!("{lower}s")
+}
+
 fn is_dns_label(s: &str) -> bool {
     let bytes = s.as_bytes();
     let edge_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
@@ -235,6 +259,30 @@ mod tests {
         assert_eq!(edit_distance("Greting", "Greeting"), 1);
         assert_eq!(edit_distance("", "ab"), 2);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn plurals() {
+        for (kind, want) in [
+            ("Canary", "canaries"),
+            ("NetworkPolicy", "networkpolicies"),
+            ("Gateway", "gateways"),
+            ("Key", "keys"),
+            ("Toy", "toys"),
+            ("Guy", "guys"),
+            ("Y", "ys"),
+            ("Status", "statuses"),
+            ("Box", "boxes"),
+            ("Quiz", "quizes"),
+            ("Batch", "batches"),
+            ("Mesh", "meshes"),
+            ("CanaryDeployment", "canarydeployments"),
+            ("Greeting", "greetings"),
+            ("Probe", "probes"),
+            ("Ingress", "ingresses"),
+        ] {
+            assert_eq!(plural(kind), want, "{kind}");
+        }
     }
 
     #[test]

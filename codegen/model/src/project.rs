@@ -31,6 +31,9 @@ pub struct Project {
     pub kind: String,
     /// Name of the operator (a DNS-1123 label): Deployment, service account, RBAC, labels.
     pub operator_name: String,
+    /// Resource plural of the custom resource (a DNS-1123 label): the file's `plural`, else
+    /// derived from the kind by the common English rules (`Canary` → `canaries`).
+    pub plural: String,
     /// Whether the scheduler adds a finalizer and calls `Finalize` before deletion.
     pub finalizer: bool,
     /// OpenAPI v3 structural schema of `.spec`; always `type: object`.
@@ -338,11 +341,12 @@ impl Project {
             .map_or(self.api_version.as_str(), |(_, version)| version)
     }
 
-    /// Plural resource name of the custom resource: the kind in lowercase followed by `s`
-    /// (`CanaryDeployment` → `canarydeployments`), without English pluralisation rules, so
-    /// every generator and the scheduler agree on it.
+    /// Plural resource name of the custom resource, as in the CRD, RBAC and URLs
+    /// (`CanaryDeployment` → `canarydeployments`, `Canary` → `canaries`): the file's `plural`
+    /// when set, else the kind pluralised by the common English rules. Every generator and the
+    /// scheduler read it from here, so they agree on it.
     pub fn plural(&self) -> String {
-        format!("{}s", self.kind.to_lowercase())
+        self.plural.clone()
     }
 
     /// The initial phase (always present in a parsed project).

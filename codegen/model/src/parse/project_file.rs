@@ -28,6 +28,7 @@ pub(crate) struct ProjectFile {
     api_version: Option<S<String>>,
     kind: Option<S<String>>,
     operator_name: Option<S<String>>,
+    plural: Option<S<String>>,
     finalizer: Option<bool>,
     spec: Option<S<Value>>,
     status_info: Option<S<Value>>,
@@ -148,6 +149,8 @@ pub(crate) fn build(path: &Path, file: S<ProjectFile>) -> Result<Project, Diagno
         "operatorName",
         names::dns_label,
     );
+    let plural = checked_opt(&mut r, &f.plural, "plural", names::dns_label)
+        .unwrap_or_else(|| names::plural(&kind));
     let spec = spec_schema(&mut r, &f.spec, root);
     let status_info = status_info_schema(&mut r, &f.status_info);
     let parameters = parameters(&mut r, f.parameters.as_deref().unwrap_or_default());
@@ -159,6 +162,7 @@ pub(crate) fn build(path: &Path, file: S<ProjectFile>) -> Result<Project, Diagno
         api_version,
         kind,
         operator_name,
+        plural,
         finalizer: f.finalizer.unwrap_or(false),
         spec,
         status_info,
@@ -327,7 +331,7 @@ fn parameters(r: &mut Report, items: &[S<ParameterFile>]) -> Vec<Parameter> {
             names::upper_camel,
         );
         let plural = checked_opt(r, &p.plural, &at("plural"), names::dns_label)
-            .unwrap_or_else(|| format!("{}s", kind.to_lowercase()));
+            .unwrap_or_else(|| names::plural(&kind));
         out.push(Parameter {
             name,
             group,

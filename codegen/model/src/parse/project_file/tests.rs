@@ -250,6 +250,15 @@ fn rules() {
             "operatorName: `Foo_Operator` is not a DNS-1123 label",
         ),
         (
+            "plural not a DNS-1123 label",
+            concat!(
+                head!(),
+                "plural: Foo_s\nphases: [{name: A, initial: true}]\n"
+            ),
+            "5:9",
+            "plural: `Foo_s` is not a DNS-1123 label",
+        ),
+        (
             "apiVersion without a version",
             "apiVersion: a.example.com\nkind: Foo\noperatorName: foo\nspec: {type: object}\nphases: [{name: A, initial: true}]\n",
             "1:13",
@@ -501,4 +510,22 @@ fn defaults_are_merged() {
     assert_eq!(used, ["pods", "services", "secrets"]);
     assert!(!p.uses_metrics());
     assert_eq!(p.non_final_phases().count(), 2);
+}
+
+#[test]
+fn plural_is_the_files_else_derived_from_the_kind() {
+    let project = |kind: &str, plural: &str| {
+        let yaml = format!(
+            "apiVersion: a.example.com/v1\nkind: {kind}\noperatorName: foo\n{plural}\
+             spec: {{type: object}}\nphases: [{{name: A, initial: true}}]\n"
+        );
+        parse_project("autopilot.yaml", &yaml)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .plural()
+    };
+    assert_eq!(project("Canary", ""), "canaries");
+    assert_eq!(project("Mesh", ""), "meshes");
+    assert_eq!(project("Gateway", ""), "gateways");
+    assert_eq!(project("Canary", "plural: canarys\n"), "canarys");
+    assert_eq!(project("Person", "plural: people\n"), "people");
 }
