@@ -10,12 +10,15 @@
 
 pub mod args;
 pub mod inputs;
+pub mod leader;
 pub mod metrics;
 pub mod outputs;
 pub mod plan;
 pub mod prometheus;
 pub mod reconcile;
+pub mod reload;
 pub mod run;
+pub mod selector;
 pub mod server;
 pub mod status;
 pub mod step;
@@ -52,6 +55,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// This replica could not renew the leader lease in time (or another replica took it).
+    #[error("lost the leader lease")]
+    LostLeadership,
     /// A reconcile failed in a way that stops the scheduler.
     #[error("reconcile: {0}")]
     Reconcile(String),

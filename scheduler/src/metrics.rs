@@ -49,6 +49,8 @@ pub struct Metrics {
     transitions: Family<TransitionLabels, Counter>,
     resources: Family<PhaseLabels, Gauge<i64, AtomicI64>>,
     leader: Gauge<i64, AtomicI64>,
+    reconciles_in_flight: Gauge<i64, AtomicI64>,
+    input_triggers: Counter,
 }
 
 impl Default for Metrics {
@@ -104,6 +106,18 @@ impl Default for Metrics {
             "1 when this replica holds the leader lease",
             leader.clone(),
         );
+        let reconciles_in_flight = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "reconciles_in_flight",
+            "Reconciles running now (the work queue's active part)",
+            reconciles_in_flight.clone(),
+        );
+        let input_triggers = Counter::default();
+        registry.register(
+            "input_triggers",
+            "Reconciles requested because an object a resource reads as input changed",
+            input_triggers.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -114,6 +128,8 @@ impl Default for Metrics {
             transitions,
             resources,
             leader,
+            reconciles_in_flight,
+            input_triggers,
         }
     }
 }
@@ -169,6 +185,16 @@ impl Metrics {
                 })
                 .set(*n);
         }
+    }
+
+    /// Adjusts the number of reconciles running.
+    pub fn reconciles_in_flight(&self, delta: i64) {
+        self.reconciles_in_flight.inc_by(delta);
+    }
+
+    /// Counts a reconcile requested by an input change.
+    pub fn input_trigger(&self) {
+        self.input_triggers.inc();
     }
 
     /// Sets whether this replica leads.

@@ -65,6 +65,8 @@ struct Memo {
     replaced_version: Option<String>,
     /// Consecutive API errors (not worker errors), for the error policy's backoff.
     api_failures: u32,
+    /// When the phase last ran, to apply a reloaded work interval to waiting resources.
+    ran_at: Option<Instant>,
 }
 
 impl Context {
@@ -131,8 +133,28 @@ impl Context {
         }
     }
 
+    /// Applies a new work interval to resources waiting for their next run: none waits longer
+    /// than `work_interval` after its last run. The caller then triggers every resource.
+    pub fn reschedule(&self, work_interval: Duration) {
+        for m in self.memo.lock().expect("memo lock").values_mut() {
+            if let (Some(nb), Some(ran)) = (m.not_before, m.ran_at) {
+                m.not_before = Some(nb.min(ran + work_interval));
+            }
+        }
+    }
+
+    /// Replaces the plan and, when given, the workers (config reload). Reconciles in flight
+    /// keep the ones they started with.
+    pub fn replace(&self, plan: Arc<Plan>, workers: Option<WorkerSet>) {
+        *self.plan.write().expect("plan lock") = plan;
+        if let Some(w) = workers {
+            *self.workers.write().expect("workers lock") = Arc::new(w);
+        }
+    }
+
     fn forget(&self, key: &ObjectRef<DynamicObject>) {
         self.memo.lock().expect("memo lock").remove(key);
+        self.inputs.forget(key);
     }
 }
 
@@ -231,11 +253,17 @@ pub async fn reconcile(
         namespace = obj.metadata.namespace.as_deref().unwrap_or(""),
         name = %obj.name_any(),
         phase = %status.phase,
+        trace_id = tracing::field::Empty,
     );
+    if let Some(id) = span.in_scope(crate::telemetry::current_trace_id) {
+        span.record("trace_id", tracing::field::display(id));
+    }
     let started = Instant::now();
+    ctx.metrics.reconciles_in_flight(1);
     let result = reconcile_inner(&obj, &ctx, &plan, &key, status)
         .instrument(span)
         .await;
+    ctx.metrics.reconciles_in_flight(-1);
     ctx.metrics
         .observe_reconcile(started.elapsed(), result.is_ok());
     if result.is_ok() {
@@ -333,15 +361,28 @@ async fn reconcile_inner(
         )
         .await;
     }
-    let requeue = match step.requeue {
+    let mut requeue = match step.requeue {
         Requeue::After(d) => Some(d),
         Requeue::OnChange => None,
     };
+    // A reload during this step: its work interval applies to the next run.
+    let current = ctx.plan();
+    if !std::ptr::eq(current.as_ref(), plan) {
+        requeue = requeue.map(|d| d.min(current.policy.work_interval));
+    }
+    let moved = step.transition.is_some();
     ctx.update_memo(key, |m| {
-        m.not_before = requeue.map(|d| Instant::now() + d);
+        // After a transition the status write's watch event runs the next phase at once; the
+        // gate only holds back re-runs of the same phase.
+        m.not_before = if moved {
+            None
+        } else {
+            requeue.map(|d| Instant::now() + d)
+        };
         m.generation = generation;
         m.phase = step.status.phase.clone();
         m.replaced_version = written.and(obj.metadata.resource_version.clone());
+        m.ran_at = Some(Instant::now());
     });
     Ok(match requeue {
         Some(d) => Action::requeue(d),
@@ -389,7 +430,111 @@ async fn run_phase(
         Ok(o) => o,
         Err(e) => return fail(Failure::Permanent, "MalformedResource", e.to_string()),
     };
-    let gathered = ctx.inputs.gather(phase_plan, obj).await;
+    let reader = ObjectRef::from_obj_with(obj, plan.resource.clone());
+    let gathered = ctx.inputs.gather(phase_plan, obj, &reader).await;
+    let input_conditions = input_conditions(phase_plan, &gathered);
+    let mut step = call_worker(
+        obj, ctx, plan, phase_plan, phase, status, facts, worker, owner, gathered,
+    )
+    .await;
+    for c in input_conditions {
+        step.status.set_condition(c, facts.now, generation);
+    }
+    step
+}
+
+/// Conditions describing the inputs: `InputsAvailable` when the phase reads objects,
+/// `MetricsAvailable` when it runs queries; False names what failed (with the resolved query).
+fn input_conditions(phase_plan: &PhasePlan, gathered: &inputs::Gathered) -> Vec<Condition> {
+    let mut out = Vec::new();
+    let reads_objects = phase_plan
+        .inputs
+        .iter()
+        .any(|i| matches!(i, crate::plan::InputPlan::Resource { .. }));
+    if reads_objects {
+        let failed: Vec<String> = gathered
+            .objects
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().err().map(|e| format!("{k}: {e}")))
+            .collect();
+        out.push(if failed.is_empty() {
+            Condition::new(
+                crate::status::INPUTS_AVAILABLE,
+                true,
+                "InputsRead",
+                "every resource input was read",
+            )
+        } else {
+            Condition::new(
+                crate::status::INPUTS_AVAILABLE,
+                false,
+                "InputFailed",
+                failed.join("; "),
+            )
+        });
+    }
+    if !gathered.metrics.is_empty() {
+        let failed: Vec<String> = gathered
+            .metrics
+            .iter()
+            .filter_map(|(k, m)| {
+                m.error
+                    .as_ref()
+                    .map(|e| format!("query {k} ({}): {e}", m.query))
+            })
+            .collect();
+        out.push(if failed.is_empty() {
+            Condition::new(
+                crate::status::METRICS_AVAILABLE,
+                true,
+                "QueriesSucceeded",
+                "every metric query succeeded",
+            )
+        } else {
+            Condition::new(
+                crate::status::METRICS_AVAILABLE,
+                false,
+                "QueryFailed",
+                failed.join("; "),
+            )
+        });
+    }
+    out
+}
+
+/// Calls the worker with the gathered inputs and applies its answer.
+#[allow(clippy::too_many_arguments)]
+async fn call_worker(
+    obj: &DynamicObject,
+    ctx: &Context,
+    plan: &Plan,
+    phase_plan: &PhasePlan,
+    phase: &str,
+    status: &Status,
+    facts: Facts<'_>,
+    worker: Arc<dyn Worker>,
+    owner: Owner,
+    gathered: inputs::Gathered,
+) -> Step {
+    let generation = obj.metadata.generation;
+    let fail = |failure: Failure, reason: &str, message: String| {
+        step::after_failure(
+            status.clone(),
+            phase,
+            &failure,
+            reason,
+            &message,
+            &plan.policy,
+            facts,
+        )
+    };
+    let call_span = info_span!(
+        "worker_call",
+        method = "Sync",
+        phase = %phase,
+        endpoint = worker.endpoint(),
+        code = tracing::field::Empty,
+    );
     let attempt = if status.phase == phase || status.phase.is_empty() {
         status.attempt + 1
     } else {
@@ -407,16 +552,18 @@ async fn run_phase(
         objects: gathered.objects,
         metrics: gathered.metrics,
         deadline: phase_plan.deadline,
-        traceparent: crate::telemetry::current_traceparent(),
+        traceparent: call_span.in_scope(crate::telemetry::current_traceparent),
     };
+    debug!(endpoint = worker.endpoint(), attempt, "calling the worker");
     let started = Instant::now();
     ctx.metrics.in_flight(phase, 1);
-    let reply = worker.sync(call).await;
+    let reply = worker.sync(call).instrument(call_span.clone()).await;
     ctx.metrics.in_flight(phase, -1);
     let code = match &reply {
         Ok(_) => "OK",
         Err(e) => e.code.as_str(),
     };
+    call_span.record("code", code);
     ctx.metrics.worker_call(phase, code, started.elapsed());
 
     let reply = match reply {
@@ -505,6 +652,8 @@ async fn apply_reply(
             crate::status::READY,
             crate::status::PROGRESSING,
             crate::status::WORKER_ERROR,
+            crate::status::INPUTS_AVAILABLE,
+            crate::status::METRICS_AVAILABLE,
         ]
         .contains(&type_.as_str())
         {
@@ -652,6 +801,11 @@ async fn finalize(
     let started = Instant::now();
     let reply = worker
         .finalize(resource_json(obj), meta, plan.default_deadline)
+        .instrument(info_span!(
+            "worker_call",
+            method = "Finalize",
+            endpoint = worker.endpoint()
+        ))
         .await;
     ctx.metrics.worker_call(
         "Finalize",

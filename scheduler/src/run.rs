@@ -206,7 +206,15 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
     } else {
         LogFormat::Text
     };
-    telemetry::init_logging(op.log_level.as_str(), format);
+    let traces = telemetry::TraceConfig {
+        otlp_endpoint: op.tracing.otlp_endpoint.clone(),
+        sample_ratio: op.tracing.sample_ratio,
+        service_name: op
+            .tracing
+            .service_name_for(&model.project.operator_name)
+            .to_string(),
+    };
+    telemetry::init_logging(op.log_level.as_str(), format, &traces);
 
     let shutdown: Shared<BoxFuture<'static, ()>> = shutdown.shared();
     let plan = Arc::new(Plan::from_model(&model));
@@ -231,7 +239,9 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
     let workers = handshake(&model, &plan, args.startup_timeout).await?;
     let prometheus = (!op.prometheus.url.is_empty())
         .then(|| crate::prometheus::Prometheus::new(&op.prometheus.url, op.prometheus.timeout));
-    let gatherer = crate::inputs::Gatherer::new(client.clone(), prometheus);
+    // Resources whose inputs changed come back on this channel and are re-reconciled.
+    let (input_tx, mut input_rx) = tokio::sync::mpsc::unbounded_channel();
+    let gatherer = crate::inputs::Gatherer::new(client.clone(), prometheus, input_tx);
     let instance = args
         .instance
         .clone()
@@ -242,8 +252,37 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
         workers,
         metrics.clone(),
         gatherer,
-        instance,
+        instance.clone(),
     ));
+
+    // With leader election on, only the leader starts the watches; the others wait here.
+    let mut elector = None;
+    if op.leader_election.enabled {
+        let le = &op.leader_election;
+        let base = instance
+            .clone()
+            .unwrap_or_else(|| format!("autopilot-{}", std::process::id()));
+        let config = crate::leader::LeaderConfig {
+            lease_name: le.lease_name_for(&plan.operator_name).to_string(),
+            namespace: le.namespace.clone(),
+            // Unique per process: a restarted replica must not resume its predecessor's term.
+            identity: format!("{base}_{:08x}", rand::random::<u32>()),
+            lease_duration: le.lease_duration,
+            renew_deadline: le.renew_deadline,
+            retry_period: le.retry_period,
+        };
+        let mut e = crate::leader::Elector::new(client.clone(), config);
+        ready.set(true);
+        tokio::select! {
+            _ = e.acquire() => {}
+            _ = shutdown.clone() => {
+                info!("shut down before becoming leader");
+                return Ok(());
+            }
+        }
+        metrics.set_leader(true);
+        elector = Some(e);
+    }
 
     let namespaces: Vec<Option<String>> = if plan.namespaces.is_empty() {
         vec![None]
@@ -251,7 +290,14 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
         plan.namespaces.iter().cloned().map(Some).collect()
     };
     let mut loops = Vec::new();
+    let mut triggers: BTreeMap<Option<String>, tokio::sync::mpsc::UnboundedSender<_>> =
+        BTreeMap::new();
+    let mut reconcile_all = Vec::new();
     for ns in namespaces {
+        let (trigger_tx, trigger_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (all_tx, all_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        reconcile_all.push(all_tx);
+        triggers.insert(ns.clone(), trigger_tx);
         let api: Api<DynamicObject> = match &ns {
             Some(ns) => Api::namespaced_with(client.clone(), ns, &plan.resource),
             None => Api::all_with(client.clone(), &plan.resource),
@@ -261,7 +307,11 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
             watcher::Config::default().any_semantic(),
             plan.resource.clone(),
         )
-        .with_config(controller::Config::default().concurrency(plan.concurrency));
+        .with_config(controller::Config::default().concurrency(plan.concurrency))
+        .reconcile_on(tokio_stream::wrappers::UnboundedReceiverStream::new(
+            trigger_rx,
+        ))
+        .reconcile_all_on(tokio_stream::wrappers::UnboundedReceiverStream::new(all_rx));
         let store = controller.store();
         let counts_metrics = metrics.clone();
         tokio::spawn(async move {
@@ -293,10 +343,42 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
                 .await;
         }));
     }
+    {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            while let Some(key) = input_rx.recv().await {
+                // The memo would hold the resource until its next interval: an input change
+                // is news, so let it through.
+                ctx.wake(&key);
+                ctx.metrics.input_trigger();
+                let to = triggers.get(&key.namespace).or_else(|| triggers.get(&None));
+                if let Some(tx) = to {
+                    let _ = tx.send(key);
+                }
+            }
+        });
+    }
+    tokio::spawn(crate::reload::watch(
+        args.clone(),
+        ctx.clone(),
+        model.clone(),
+        reconcile_all,
+    ));
     ready.set(true);
     info!(kind = %plan.resource.kind, operator = %plan.operator_name, phases = plan.phases.len(), "scheduler running");
 
-    shutdown.clone().await;
+    let lost = match elector.as_mut() {
+        Some(e) => e.hold().boxed(),
+        None => futures::future::pending().boxed(),
+    };
+    tokio::select! {
+        _ = shutdown.clone() => {}
+        _ = lost => {
+            metrics.set_leader(false);
+            error!("lost the leader lease; stopping so that only the new leader reconciles");
+            return Err(Error::LostLeadership);
+        }
+    }
     info!(grace = %humantime::format_duration(args.shutdown_grace), "shutting down; letting in-flight reconciles finish");
     ready.set(false);
     let all = futures::future::join_all(loops);
@@ -306,5 +388,9 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
     {
         error!("in-flight reconciles did not finish within the grace period");
     }
+    if let Some(e) = elector.as_mut() {
+        e.release().await;
+    }
+    telemetry::shutdown_tracing();
     Ok(())
 }

@@ -11,6 +11,11 @@ pub const READY: &str = "Ready";
 pub const PROGRESSING: &str = "Progressing";
 /// Condition type: the last worker call (or applying its result) failed.
 pub const WORKER_ERROR: &str = "WorkerError";
+/// Condition type: every resource input of the phase could be read (False names the failures).
+pub const INPUTS_AVAILABLE: &str = "InputsAvailable";
+/// Condition type: every metric query of the phase succeeded (False names each failing query
+/// as it was sent to Prometheus, and the error).
+pub const METRICS_AVAILABLE: &str = "MetricsAvailable";
 
 /// The scheduler-owned part of a resource's `.status`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

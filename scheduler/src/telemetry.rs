@@ -11,30 +11,148 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber. `RUST_LOG`, when set, wins over `level`.
-pub fn init_logging(level: &str, format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!(
-            "{level},kube_runtime=warn,tower=warn,h2=warn,hyper=warn"
-        ))
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    // A second init (tests running the scheduler in-process) is harmless.
-    let _ = match format {
-        LogFormat::Json => builder
+type FilterHandle = tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>;
+
+static LOG_FILTER: std::sync::OnceLock<FilterHandle> = std::sync::OnceLock::new();
+
+fn filter_for(level: &str) -> EnvFilter {
+    EnvFilter::new(format!(
+        "{level},kube_runtime=warn,tower=warn,h2=warn,hyper=warn"
+    ))
+}
+
+/// Trace export settings (`tracing` in autopilot-operator.yaml).
+#[derive(Debug, Clone, Default)]
+pub struct TraceConfig {
+    /// OTLP/gRPC collector; `None` keeps spans in process (trace ids still reach workers).
+    pub otlp_endpoint: Option<String>,
+    /// Fraction of root traces sampled.
+    pub sample_ratio: f64,
+    /// `service.name`.
+    pub service_name: String,
+}
+
+static PROVIDER: std::sync::OnceLock<opentelemetry_sdk::trace::SdkTracerProvider> =
+    std::sync::OnceLock::new();
+
+fn tracer_provider(config: &TraceConfig) -> opentelemetry_sdk::trace::SdkTracerProvider {
+    use opentelemetry_otlp::WithExportConfig;
+    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(config.service_name.clone())
+        .build();
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            config.sample_ratio,
+        ))));
+    if let Some(endpoint) = config.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) {
+        match opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build()
+        {
+            Ok(exporter) => {
+                let processor =
+                    opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
+                        exporter,
+                        opentelemetry_sdk::runtime::Tokio,
+                    )
+                    .build();
+                builder = builder.with_span_processor(processor);
+            }
+            Err(e) => eprintln!("autopilot-scheduler: OTLP exporter for {endpoint}: {e}"),
+        }
+    }
+    builder.build()
+}
+
+/// Installs the global subscriber: logs, and OpenTelemetry spans for every tracing span (one
+/// per reconcile and per worker call), exported over OTLP when configured. `RUST_LOG`, when
+/// set, wins over `level` at start-up; a later [`set_log_level`] (a reload of `logLevel`)
+/// replaces either.
+pub fn init_logging(level: &str, format: LogFormat, traces: &TraceConfig) {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| filter_for(level));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let provider = tracer_provider(traces);
+    let tracer = provider.tracer("autopilot-scheduler");
+    // Spans are recorded whatever the log level: the trace must not depend on it.
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+            m.is_span() && m.name() != "HTTP"
+        }));
+    let fmt = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init(),
-        LogFormat::Text => builder.try_init(),
+            .with_target(false)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_filter(filter)
+            .boxed(),
     };
+    // A second init (tests running the scheduler in-process) is harmless.
+    if tracing_subscriber::registry()
+        .with(fmt)
+        .with(otel)
+        .try_init()
+        .is_ok()
+    {
+        let _ = LOG_FILTER.set(handle);
+        let _ = PROVIDER.set(provider);
+    }
 }
 
-/// A fresh W3C trace context for one worker call: version 00, random trace and span ids,
-/// sampled. Workers that continue it join the call's trace.
+/// Flushes spans not yet exported (on shutdown).
+pub fn shutdown_tracing() {
+    if let Some(p) = PROVIDER.get() {
+        let _ = p.force_flush();
+    }
+}
+
+/// The trace id of the current span (32 hex digits), when it is recorded.
+pub fn current_trace_id() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let cx = tracing::Span::current().context();
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| sc.trace_id().to_string())
+}
+
+/// Replaces the log level (config reload).
+pub fn set_log_level(level: &str) -> Result<(), String> {
+    match LOG_FILTER.get() {
+        Some(h) => h.reload(filter_for(level)).map_err(|e| e.to_string()),
+        None => Err("logging was not initialised by the scheduler".into()),
+    }
+}
+
+/// The W3C trace context of the current span (a worker call's span), for the worker to
+/// continue: version 00, the span's trace and span ids, and its sampled flag. Outside a
+/// recorded span (no subscriber installed), a fresh random context.
 pub fn current_traceparent() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let cx = tracing::Span::current().context();
+    let span = cx.span();
+    let sc = span.span_context();
+    if sc.is_valid() {
+        return Some(format!(
+            "00-{}-{}-{:02x}",
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags().to_u8()
+        ));
+    }
     let trace: u128 = rand::random::<u128>() | 1;
     let span: u64 = rand::random::<u64>() | 1;
     Some(format!("00-{trace:032x}-{span:016x}-01"))

@@ -366,8 +366,18 @@ async fn bounded<T>(
     deadline: Duration,
     fut: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 ) -> Result<T, CallError> {
+    let started = std::time::Instant::now();
     match tokio::time::timeout(deadline, fut).await {
         Err(_) => Err(CallError::deadline(deadline)),
+        // A worker that honours the grpc-timeout header answers CANCELLED when the deadline
+        // passes (tonic servers do); on a busy machine that answer can beat our own timer.
+        // Either way the deadline expired, which the contract retries.
+        Ok(Err(status))
+            if status.code() == tonic::Code::Cancelled
+                && started.elapsed() >= deadline.mul_f64(0.9) =>
+        {
+            Err(CallError::deadline(deadline))
+        }
         Ok(Err(status)) => Err(CallError::from_status(&status)),
         Ok(Ok(resp)) => Ok(resp.into_inner()),
     }
@@ -496,6 +506,26 @@ mod tests {
                 let err = GrpcWorker::new(bad, 1 << 20, None).unwrap_err().to_string();
                 assert!(err.contains(bad), "{bad}: {err}");
             }
+        });
+    }
+
+    #[test]
+    fn a_cancelled_answer_after_the_deadline_counts_as_deadline_exceeded() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let d = Duration::from_millis(50);
+            let late = async {
+                tokio::time::sleep(Duration::from_millis(48)).await;
+                Err::<tonic::Response<()>, _>(tonic::Status::cancelled("Timeout expired"))
+            };
+            assert_eq!(bounded(d, late).await.unwrap_err().code, "DeadlineExceeded");
+            let early = async {
+                Err::<tonic::Response<()>, _>(tonic::Status::cancelled("client went away"))
+            };
+            assert_eq!(bounded(d, early).await.unwrap_err().code, "Cancelled");
         });
     }
 

@@ -6,6 +6,8 @@
 //! [`autopilot_testenv::shared`] for a real kube-apiserver.
 
 pub mod project;
+pub mod prometheus;
 pub mod scheduler;
+pub mod traffic;
 pub mod wait;
 pub mod worker;

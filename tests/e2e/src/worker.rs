@@ -32,6 +32,8 @@ pub type Journal = Arc<Mutex<HashMap<String, Vec<Call>>>>;
 pub struct ScriptedWorker {
     /// Every call received.
     pub journal: Journal,
+    /// Every Sync request received in full (objects and metrics), by `namespace/name`.
+    pub requests: Arc<Mutex<HashMap<String, Vec<SyncRequest>>>>,
 }
 
 fn key_of(resource: &Value) -> String {
@@ -70,6 +72,12 @@ impl WorkerService for ScriptedWorker {
         let resource: Value = serde_json::from_slice(&req.resource)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let meta = req.meta.clone().unwrap_or_default();
+        self.requests
+            .lock()
+            .unwrap()
+            .entry(key_of(&resource))
+            .or_default()
+            .push(req.clone());
         let mut inputs: Vec<String> = req.objects.keys().cloned().collect();
         inputs.sort();
         self.journal
@@ -135,6 +143,11 @@ impl WorkerService for ScriptedWorker {
                             outputs: vec![b"{not json".to_vec()],
                             ..Default::default()
                         }));
+                    }
+                    "stay" => {
+                        // Stays in Initializing: runs again at the work interval, or sooner
+                        // when an input changes.
+                        return Ok(Response::new(SyncResponse::default()));
                     }
                     "bad-next" => {
                         return Ok(Response::new(SyncResponse {
@@ -275,6 +288,16 @@ impl ScriptedWorker {
     /// The calls received for `namespace/name`.
     pub fn calls(&self, key: &str) -> Vec<Call> {
         self.journal
+            .lock()
+            .unwrap()
+            .get(key)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The Sync requests received for `namespace/name`, in order.
+    pub fn requests(&self, key: &str) -> Vec<SyncRequest> {
+        self.requests
             .lock()
             .unwrap()
             .get(key)

@@ -1,0 +1,98 @@
+"""The objects of a release: primary and canary Deployments, their Services, the route."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from canary_worker.model import Spec
+
+
+def primary_name(spec: Spec) -> str:
+    return f"{spec.target_ref}-primary"
+
+
+def canary_name(spec: Spec) -> str:
+    return f"{spec.target_ref}-canary"
+
+
+def find(deployments: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The Deployment named `name`."""
+    return next((d for d in deployments if (d.get("metadata") or {}).get("name") == name), None)
+
+
+def replicas(deployment: dict[str, Any]) -> int:
+    """spec.replicas (1 when unset, as the API server defaults it)."""
+    value = (deployment.get("spec") or {}).get("replicas")
+    return int(value) if value is not None else 1
+
+
+def deployment(name: str, source: dict[str, Any], count: int) -> dict[str, Any]:
+    """A Deployment `name` running `source`'s pod template, its pods labelled app=<name>."""
+    template = copy.deepcopy((source.get("spec") or {}).get("template") or {})
+    template.setdefault("metadata", {}).setdefault("labels", {})["app"] = name
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": count,
+            "selector": {"matchLabels": {"app": name}},
+            "template": template,
+        },
+    }
+
+
+def services(spec: Spec) -> list[dict[str, Any]]:
+    """The apex Service and the -primary and -canary Services."""
+
+    def service(name: str, app: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {
+                "selector": {"app": app},
+                "ports": [{"name": "http", "port": spec.port, "targetPort": spec.port}],
+            },
+        }
+
+    return [
+        service(spec.target_ref, primary_name(spec)),
+        service(primary_name(spec), primary_name(spec)),
+        service(canary_name(spec), canary_name(spec)),
+    ]
+
+
+def route(spec: Spec, canary_weight: int) -> dict[str, Any]:
+    """A VirtualService or an HTTPRoute named after the target, splitting by weight."""
+    w = min(canary_weight, 100)
+    split = [(primary_name(spec), 100 - w), (canary_name(spec), w)]
+    if spec.traffic == "gatewayapi":
+        return {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": spec.target_ref},
+            "spec": {
+                "parentRefs": [{"group": "", "kind": "Service", "name": spec.target_ref}],
+                "rules": [
+                    {"backendRefs": [{"name": n, "port": spec.port, "weight": x} for n, x in split]}
+                ],
+            },
+        }
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": spec.target_ref},
+        "spec": {
+            "hosts": [spec.target_ref],
+            "http": [
+                {
+                    "route": [
+                        {"destination": {"host": n, "port": {"number": spec.port}}, "weight": x}
+                        for n, x in split
+                    ]
+                }
+            ],
+        },
+    }

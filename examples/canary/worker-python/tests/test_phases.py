@@ -1,0 +1,261 @@
+"""The handlers as plain functions, with contexts built by the SDK (same cases as the Rust
+worker's tests)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from autopilot_sdk import Context, Metric, Outcome
+
+from canary_worker import analysis, phases, revision
+from canary_worker.model import Info, Release, Spec
+
+SPEC = Spec.model_validate(
+    {
+        "targetRef": "web",
+        "port": 8080,
+        "interval": "10s",
+        "stepWeight": 20,
+        "maxWeight": 40,
+        "failureLimit": 2,
+        "successThreshold": 0.99,
+        "maxLatencyMs": 100,
+    }
+)
+
+
+def target(image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+        },
+    }
+
+
+def tracked(name: str, image: str, replicas: int) -> dict[str, Any]:
+    d = copy.deepcopy(target(image))
+    d["metadata"]["name"] = name
+    d["spec"]["replicas"] = replicas
+    d["spec"]["template"]["metadata"]["labels"]["app"] = name
+    return d
+
+
+def rev(image: str) -> str:
+    r = revision.of_deployment(target(image))
+    assert r is not None
+    return r
+
+
+def analysing(weight: int, failed: int) -> Info:
+    return Info(
+        current_weight=weight,
+        failed_checks=failed,
+        primary_revision=rev("web:1"),
+        canary_revision=rev("web:2"),
+        last_check_time="2020-01-01T00:00:00Z",
+    )
+
+
+def ctx(
+    phase: str,
+    info: Info | None,
+    deployments: list[dict[str, Any]],
+    metrics: dict[str, Metric] | None = None,
+    spec: Spec = SPEC,
+) -> Context[Spec, Info]:
+    return Context.for_test(
+        spec,
+        Info,
+        phase=phase,
+        name="web",
+        namespace="shop",
+        status_info=info,
+        objects={"deployments": deployments},
+        metrics=metrics,
+    )
+
+
+def named(outcome: Outcome, kind: str, name: str) -> dict[str, Any]:
+    return next(o for o in outcome.outputs if o["kind"] == kind and o["metadata"]["name"] == name)
+
+
+def canary_weight(outcome: Outcome) -> int:
+    route = next(o for o in outcome.outputs if o["kind"] in ("VirtualService", "HTTPRoute"))
+    if route["kind"] == "VirtualService":
+        backends = route["spec"]["http"][0]["route"]
+        return int(next(b["weight"] for b in backends if b["destination"]["host"] == "web-canary"))
+    return int(
+        next(
+            b["weight"]
+            for b in route["spec"]["rules"][0]["backendRefs"]
+            if b["name"] == "web-canary"
+        )
+    )
+
+
+def info_of(outcome: Outcome) -> Info:
+    assert outcome.status_info is not None
+    return Info.model_validate(outcome.status_info)
+
+
+def test_revision_hash_matches_the_rust_worker() -> None:
+    assert revision.fnv1a64(b"") == 0xCBF29CE484222325
+    assert revision.fnv1a64(b"a") == 0xAF63DC4C8601EC8C
+    canonical = b'{"a":[1,{"c":2,"d":1}],"b":1}'
+    assert revision.of_template({"b": 1, "a": [1, {"d": 1, "c": 2}]}) == (
+        f"{revision.fnv1a64(canonical):016x}"
+    )
+
+
+def test_initializing_creates_primary_canary_services_and_route() -> None:
+    out = phases.initializing(ctx("Initializing", None, [target("web:1")]))
+    assert out.next_phase == "Waiting"
+    assert named(out, "Deployment", "web-primary")["spec"]["replicas"] == 2
+    assert named(out, "Deployment", "web-canary")["spec"]["replicas"] == 0
+    for name in ("web", "web-primary", "web-canary"):
+        named(out, "Service", name)
+    assert canary_weight(out) == 0
+    assert info_of(out).primary_revision == rev("web:1")
+
+
+def test_initializing_waits_for_a_missing_target() -> None:
+    out = phases.initializing(ctx("Initializing", None, []))
+    assert out.next_phase is None
+    assert out.events[0].reason == "TargetNotFound"
+
+
+def test_waiting_starts_an_analysis_of_a_new_revision_only() -> None:
+    settled = Info(primary_revision=rev("web:1"))
+    assert phases.waiting(ctx("Waiting", settled, [target("web:1")])).next_phase is None
+    out = phases.waiting(ctx("Waiting", settled, [target("web:2")]))
+    assert out.next_phase == "Evaluating"
+    canary = named(out, "Deployment", "web-canary")
+    assert canary["spec"]["template"]["spec"]["containers"][0]["image"] == "web:2"
+    assert canary_weight(out) == 20
+    rolled_back = settled.model_copy(update={"canary_revision": rev("web:2")})
+    assert phases.waiting(ctx("Waiting", rolled_back, [target("web:2")])).next_phase is None
+
+
+def evaluating(info: Info, rate: Metric, p99: Metric) -> Outcome:
+    deployments = [
+        target("web:2"),
+        tracked("web-primary", "web:1", 2),
+        tracked("web-canary", "web:2", 2),
+    ]
+    metrics = {phases.SUCCESS_RATE: rate, phases.LATENCY_P99: p99}
+    return phases.evaluate_at(
+        ctx("Evaluating", info, deployments, metrics), datetime.now(timezone.utc)
+    )
+
+
+def test_evaluating_steps_then_promotes() -> None:
+    out = evaluating(analysing(20, 0), Metric.scalar(1.0, query="q"), Metric.scalar(20.0))
+    assert out.next_phase is None
+    assert canary_weight(out) == 40
+    info = info_of(out)
+    assert (info.current_weight, info.iteration) == (40, 1)
+    assert info.last_queries[0].query == "q"
+    assert out.events[0].reason == "WeightIncreased"
+    assert out.requeue == timedelta(seconds=10)
+    out = evaluating(analysing(40, 0), Metric.scalar(1.0), Metric.scalar(20.0))
+    assert out.next_phase == "Promoting"
+
+
+def test_evaluating_waits_for_the_interval() -> None:
+    info = analysing(20, 0)
+    info.last_check_time = phases._timestamp(datetime.now(timezone.utc))
+    out = evaluating(info, Metric.scalar(1.0), Metric.scalar(20.0))
+    assert out.outputs == [] and out.events == []
+    assert out.requeue is not None and out.requeue <= timedelta(seconds=10)
+
+
+def test_evaluating_counts_failures_then_rolls_back() -> None:
+    out = evaluating(analysing(20, 0), Metric.scalar(0.5), Metric.scalar(20.0))
+    assert out.next_phase is None and info_of(out).failed_checks == 1
+    out = evaluating(analysing(20, 1), Metric.scalar(1.0), Metric.scalar(900.0))
+    assert out.next_phase == "RollingBack"
+
+
+def test_evaluating_applies_the_no_data_policy() -> None:
+    out = evaluating(analysing(20, 0), Metric.no_data_result(), Metric.scalar(float("nan")))
+    info = info_of(out)
+    assert out.next_phase is None
+    assert (info.current_weight, info.failed_checks) == (20, 0)
+    assert [q.result for q in info.last_queries] == ["noData", "nan"]
+    assert out.events[0].reason == "NoData"
+
+
+def test_judging_policies() -> None:
+    none = analysis.Reading("noData")
+    for policy, want in (("fail", "unhealthy"), ("hold", "hold"), ("pass", "healthy")):
+        spec = SPEC.model_copy(update={"no_data": policy})
+        assert analysis.judge(spec, none, none).kind == want
+    bad = analysis.Reading("ok", value=0.5)
+    assert analysis.judge(SPEC.model_copy(update={"no_data": "pass"}), bad, none).kind == (
+        "unhealthy"
+    )
+
+
+def test_evaluating_restarts_on_a_newer_revision() -> None:
+    deployments = [target("web:3"), tracked("web-canary", "web:2", 2)]
+    metrics = {phases.SUCCESS_RATE: Metric.scalar(1.0), phases.LATENCY_P99: Metric.scalar(1.0)}
+    out = phases.evaluate_at(
+        ctx("Evaluating", analysing(40, 1), deployments, metrics), datetime.now(timezone.utc)
+    )
+    assert out.next_phase is None
+    info = info_of(out)
+    assert info.canary_revision == rev("web:3")
+    assert (info.current_weight, info.failed_checks, info.iteration) == (20, 0, 0)
+    assert out.events[0].reason == "AnalysisRestarted"
+
+
+def test_promoting_copies_the_canary_to_the_primary() -> None:
+    deployments = [
+        target("web:2"),
+        tracked("web-primary", "web:1", 3),
+        tracked("web-canary", "web:2", 2),
+    ]
+    out = phases.promoting(ctx("Promoting", analysing(40, 0), deployments))
+    assert out.next_phase == "Waiting"
+    primary = named(out, "Deployment", "web-primary")
+    assert primary["spec"]["replicas"] == 3
+    assert primary["spec"]["template"]["spec"]["containers"][0]["image"] == "web:2"
+    assert primary["spec"]["template"]["metadata"]["labels"]["app"] == "web-primary"
+    assert canary_weight(out) == 0
+    info = info_of(out)
+    assert info.primary_revision == rev("web:2")
+    assert info.history[-1].outcome == "promoted"
+
+
+def test_rolling_back_keeps_the_primary() -> None:
+    deployments = [target("web:2"), tracked("web-canary", "web:2", 2)]
+    out = phases.rolling_back(ctx("RollingBack", analysing(20, 2), deployments))
+    assert out.next_phase == "Waiting"
+    assert all(o["metadata"]["name"] != "web-primary" for o in out.outputs)
+    assert named(out, "Deployment", "web-canary")["spec"]["replicas"] == 0
+    info = info_of(out)
+    assert info.history[-1].outcome == "failed"
+    assert info.primary_revision == rev("web:1")
+
+
+def test_history_keeps_the_last_ten() -> None:
+    info = Info()
+    for i in range(12):
+        info.record(Release(revision=str(i)))
+    assert [r.revision for r in info.history] == [str(i) for i in range(2, 12)]
+
+
+def test_gateway_api_routes_when_asked() -> None:
+    spec = SPEC.model_copy(update={"traffic": "gatewayapi"})
+    out = phases.initializing(ctx("Initializing", None, [target("web:1")], spec=spec))
+    assert any(o["kind"] == "HTTPRoute" for o in out.outputs)

@@ -1,0 +1,311 @@
+//! The phase handlers: read the inputs, decide with [`analysis`], answer with [`release`]
+//! objects, a new statusInfo and an Event for every step.
+use std::time::{Duration, SystemTime};
+
+use autopilot_sdk::{Context, Metric, MetricValue, Outcome, WorkerError};
+use serde_json::Value;
+
+use crate::analysis::{self, Reading, Step, Verdict};
+use crate::model::{Info, QueryResult, Release, Spec};
+use crate::release;
+use crate::revision;
+
+/// The input names of `autopilot.yaml`.
+const DEPLOYMENTS: &str = "deployments";
+const SUCCESS_RATE: &str = "istio-success-rate";
+const LATENCY_P99: &str = "istio-latency-p99";
+
+/// How soon to look again for a target Deployment that does not exist yet.
+const TARGET_RETRY: Duration = Duration::from_secs(5);
+
+type Handled = Result<Outcome<Info>, WorkerError>;
+
+/// Creates the primary and canary Deployments, their Services and a route sending everything
+/// to the primary; waits (without failing) for the target to exist.
+pub async fn initializing(ctx: Context<Spec, Info>) -> Handled {
+    let spec = ctx.spec();
+    let mut info = ctx.status_info().cloned().unwrap_or_default();
+    let deployments = ctx.objects_json(DEPLOYMENTS)?;
+    let Some((target, revision)) = target(spec, deployments) else {
+        return Ok(target_missing(spec, info));
+    };
+    let replicas = release::replicas(target);
+    info.primary_revision = revision.clone();
+    info.current_weight = 0;
+    info.message = format!("primary serves revision {revision}");
+    let mut outcome = Outcome::next("Waiting")
+        .output(release::deployment(
+            &release::primary_name(spec),
+            target,
+            replicas,
+        ))?
+        .output(release::deployment(&release::canary_name(spec), target, 0))?;
+    for service in release::services(spec) {
+        outcome = outcome.output(service)?;
+    }
+    Ok(outcome
+        .output(release::route(spec, 0)?)?
+        .status(info)
+        .event_normal(
+            "Initialized",
+            format!(
+                "{} serves revision {revision} with 100% of the traffic",
+                release::primary_name(spec)
+            ),
+        ))
+}
+
+/// Waits for a pod template the operator has not seen, then starts its analysis.
+pub async fn waiting(ctx: Context<Spec, Info>) -> Handled {
+    let spec = ctx.spec();
+    let info = ctx.status_info().cloned().unwrap_or_default();
+    let Some((target, revision)) = target(spec, ctx.objects_json(DEPLOYMENTS)?) else {
+        return Ok(target_missing(spec, info));
+    };
+    if !analysis::is_new_revision(&revision, &info) {
+        return Ok(Outcome::stay().status(info));
+    }
+    start_analysis(
+        spec,
+        Outcome::next("Evaluating"),
+        info,
+        target,
+        revision,
+        None,
+    )
+}
+
+/// One check per interval: restart on a newer revision, else judge the canary's metrics and
+/// step its weight, count a failure, hold, promote or roll back.
+pub async fn evaluating(ctx: Context<Spec, Info>) -> Handled {
+    evaluate_at(&ctx, SystemTime::now())
+}
+
+/// [`evaluating`] at a given time (what the tests call).
+///
+/// # Errors
+///
+/// As [`evaluating`]: a missing input, or an `interval` that is not a duration.
+pub fn evaluate_at(ctx: &Context<Spec, Info>, now: SystemTime) -> Handled {
+    let spec = ctx.spec();
+    let mut info = ctx.status_info().cloned().unwrap_or_default();
+    if let Some((target, revision)) = target(spec, ctx.objects_json(DEPLOYMENTS)?)
+        && revision != info.canary_revision
+    {
+        let replaced = info.canary_revision.clone();
+        return start_analysis(
+            spec,
+            Outcome::stay(),
+            info,
+            target,
+            revision,
+            Some(&replaced),
+        );
+    }
+    let interval = duration(&spec.interval, "interval")?;
+    if let Some(wait) = analysis::until_due(info.last_check_time.as_deref(), interval, now) {
+        return Ok(Outcome::stay().status(info).requeue_after(wait));
+    }
+
+    let (rate, rate_query) = reading(ctx.metric(SUCCESS_RATE)?, "successRate");
+    let (p99, p99_query) = reading(ctx.metric(LATENCY_P99)?, "latencyP99");
+    let verdict = analysis::judge(spec, &rate, &p99);
+    let step = analysis::step(spec, &info, &verdict);
+    info.iteration += 1;
+    info.last_check_time = Some(timestamp(now));
+    info.last_queries = vec![rate_query, p99_query];
+    let found = match &verdict {
+        Verdict::Healthy(m) | Verdict::Unhealthy(m) | Verdict::Hold(m) => m.clone(),
+    };
+    let check = format!("check {}: {found}", info.iteration);
+
+    let outcome = match step {
+        Step::Advance { weight } => {
+            info.current_weight = weight;
+            info.message = format!("{check}; canary weight {weight}%");
+            Outcome::stay()
+                .output(release::route(spec, weight)?)?
+                .event_normal("WeightIncreased", info.message.clone())
+        }
+        Step::Promote => {
+            info.message = format!("{check}; promoting revision {}", info.canary_revision);
+            Outcome::next("Promoting").event_normal("AnalysisSucceeded", info.message.clone())
+        }
+        Step::Hold => {
+            info.message = format!("{check}; holding at {}%", info.current_weight);
+            Outcome::stay().event_warning("NoData", info.message.clone())
+        }
+        Step::Failed { failed_checks } => {
+            info.failed_checks = failed_checks;
+            info.message = format!(
+                "{check}; failed check {failed_checks} of {}",
+                spec.failure_limit
+            );
+            Outcome::stay().event_warning("CheckFailed", info.message.clone())
+        }
+        Step::RollBack { failed_checks } => {
+            info.failed_checks = failed_checks;
+            info.message = format!(
+                "{check}; failure limit {} reached, rolling back",
+                spec.failure_limit
+            );
+            Outcome::next("RollingBack").event_warning("AnalysisFailed", info.message.clone())
+        }
+    };
+    Ok(outcome.status(info).requeue_after(interval))
+}
+
+/// Copies the canary's template to the primary, routes everything to the primary and scales
+/// the canary down.
+pub async fn promoting(ctx: Context<Spec, Info>) -> Handled {
+    let spec = ctx.spec();
+    let mut info = ctx.status_info().cloned().unwrap_or_default();
+    let deployments = ctx.objects_json(DEPLOYMENTS)?;
+    let canary = tracked(deployments, &release::canary_name(spec))?;
+    let replicas = release::find(deployments, &release::primary_name(spec))
+        .map_or_else(|| release::replicas(canary), release::replicas);
+    let revision = info.canary_revision.clone();
+    info.primary_revision = revision.clone();
+    info.current_weight = 0;
+    info.message = format!(
+        "revision {revision} promoted after {} checks",
+        info.iteration
+    );
+    info.record(Release {
+        revision: revision.clone(),
+        outcome: "promoted".into(),
+        finished_at: timestamp(SystemTime::now()),
+        message: info.message.clone(),
+    });
+    Ok(Outcome::next("Waiting")
+        .output(release::deployment(
+            &release::primary_name(spec),
+            canary,
+            replicas,
+        ))?
+        .output(release::deployment(&release::canary_name(spec), canary, 0))?
+        .output(release::route(spec, 0)?)?
+        .condition("Promoted", true, "Succeeded", info.message.clone())
+        .event_normal("Promoted", info.message.clone())
+        .status(info))
+}
+
+/// Routes everything back to the primary and scales the canary down.
+pub async fn rolling_back(ctx: Context<Spec, Info>) -> Handled {
+    let spec = ctx.spec();
+    let mut info = ctx.status_info().cloned().unwrap_or_default();
+    let canary = tracked(ctx.objects_json(DEPLOYMENTS)?, &release::canary_name(spec))?;
+    let revision = info.canary_revision.clone();
+    info.current_weight = 0;
+    info.message = format!(
+        "revision {revision} rolled back after {} failed checks; primary keeps {}",
+        info.failed_checks, info.primary_revision
+    );
+    info.record(Release {
+        revision,
+        outcome: "failed".into(),
+        finished_at: timestamp(SystemTime::now()),
+        message: info.message.clone(),
+    });
+    Ok(Outcome::next("Waiting")
+        .output(release::deployment(&release::canary_name(spec), canary, 0))?
+        .output(release::route(spec, 0)?)?
+        .condition("Promoted", false, "RolledBack", info.message.clone())
+        .event_warning("RolledBack", info.message.clone())
+        .status(info))
+}
+
+/// Starts the analysis of `revision` (restarts it when it `replaces` one under analysis): the
+/// canary gets the target's template and replicas, and one step of the traffic.
+fn start_analysis(
+    spec: &Spec,
+    outcome: Outcome<Info>,
+    mut info: Info,
+    target: &Value,
+    revision: String,
+    replaces: Option<&str>,
+) -> Handled {
+    let weight = analysis::first_weight(spec);
+    info.canary_revision = revision.clone();
+    info.current_weight = weight;
+    info.iteration = 0;
+    info.failed_checks = 0;
+    info.last_queries.clear();
+    info.last_check_time = Some(timestamp(SystemTime::now()));
+    info.message = format!("analysing revision {revision} at {weight}%");
+    let (reason, message) = match replaces {
+        Some(old) => (
+            "AnalysisRestarted",
+            format!(
+                "revision {revision} replaced {old} mid-analysis; {}",
+                info.message
+            ),
+        ),
+        None => ("NewRevision", info.message.clone()),
+    };
+    Ok(outcome
+        .output(release::deployment(
+            &release::canary_name(spec),
+            target,
+            release::replicas(target),
+        ))?
+        .output(release::route(spec, weight)?)?
+        .condition("Promoted", false, "Progressing", message.clone())
+        .event_normal(reason, message)
+        .status(info)
+        .requeue_after(duration(&spec.interval, "interval")?))
+}
+
+/// The target Deployment and its revision, when it exists.
+fn target<'a>(spec: &Spec, deployments: &'a [Value]) -> Option<(&'a Value, String)> {
+    let target = release::find(deployments, &spec.target_ref)?;
+    Some((target, revision::of_deployment(target)?))
+}
+
+fn target_missing(spec: &Spec, mut info: Info) -> Outcome<Info> {
+    info.message = format!("waiting for Deployment {:?}", spec.target_ref);
+    Outcome::stay()
+        .event_warning("TargetNotFound", info.message.clone())
+        .status(info)
+        .requeue_after(TARGET_RETRY)
+}
+
+/// A Deployment this operator created, which must exist by now.
+fn tracked<'a>(deployments: &'a [Value], name: &str) -> Result<&'a Value, WorkerError> {
+    release::find(deployments, name)
+        .ok_or_else(|| WorkerError::retryable(format!("Deployment {name:?} not in the cache yet")))
+}
+
+fn reading(metric: &Metric, name: &str) -> (Reading, QueryResult) {
+    let reading = match metric.value() {
+        Ok(MetricValue::Value(v)) => Reading::Value(v),
+        Ok(MetricValue::NoData) => Reading::NoData,
+        Ok(MetricValue::NaN) => Reading::NaN,
+        Err(e) => Reading::Error(metric.error.clone().unwrap_or_else(|| e.to_string())),
+    };
+    let (result, value) = match &reading {
+        Reading::Value(v) => ("ok", Some(*v).filter(|v| v.is_finite())),
+        Reading::NoData => ("noData", None),
+        Reading::NaN => ("nan", None),
+        Reading::Error(_) => ("error", None),
+    };
+    let query = QueryResult {
+        name: name.into(),
+        query: metric.query.clone(),
+        result: result.into(),
+        value,
+    };
+    (reading, query)
+}
+
+fn duration(text: &str, field: &str) -> Result<Duration, WorkerError> {
+    humantime::parse_duration(text)
+        .map_err(|e| WorkerError::invalid(format!("spec.{field} {text:?}: {e}")))
+}
+
+fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,156 @@
+//! The objects a release consists of: the primary and canary Deployments, their Services and
+//! the route splitting traffic between them.
+use autopilot_sdk::{WorkerError, outputs};
+use serde_json::Value;
+
+use crate::model::{Spec, Traffic};
+
+/// `<target>-primary`: the Deployment serving the released revision.
+pub fn primary_name(spec: &Spec) -> String {
+    format!("{}-primary", spec.target_ref)
+}
+
+/// `<target>-canary`: the Deployment of the revision under analysis.
+pub fn canary_name(spec: &Spec) -> String {
+    format!("{}-canary", spec.target_ref)
+}
+
+/// The Deployment named `name` among `deployments`.
+pub fn find<'a>(deployments: &'a [Value], name: &str) -> Option<&'a Value> {
+    deployments
+        .iter()
+        .find(|d| d["metadata"]["name"].as_str() == Some(name))
+}
+
+/// `spec.replicas` of a Deployment (1 when unset, as the API server defaults it).
+pub fn replicas(deployment: &Value) -> i32 {
+    deployment["spec"]["replicas"]
+        .as_i64()
+        .and_then(|r| i32::try_from(r).ok())
+        .unwrap_or(1)
+}
+
+/// A Deployment called `name` running the pod template of `source`, its pods labelled
+/// `app=<name>` so that each Service selects exactly one track.
+pub fn deployment(name: &str, source: &Value, replicas: i32) -> outputs::Deployment {
+    outputs::deployment(name)
+        .template_from(source)
+        .selector_label("app", name)
+        .replicas(replicas)
+}
+
+/// The apex Service `<target>` and the `-primary` and `-canary` Services.
+pub fn services(spec: &Spec) -> [outputs::Service; 3] {
+    let port = spec.port;
+    [
+        outputs::service(&spec.target_ref)
+            .selector("app", primary_name(spec))
+            .port("http", port, port),
+        outputs::service(primary_name(spec))
+            .selector("app", primary_name(spec))
+            .port("http", port, port),
+        outputs::service(canary_name(spec))
+            .selector("app", canary_name(spec))
+            .port("http", port, port),
+    ]
+}
+
+/// The route named after the target sending `canary_weight` percent to the canary and the rest
+/// to the primary: a VirtualService or an HTTPRoute, as `spec.traffic` says.
+///
+/// # Errors
+///
+/// A permanent [`WorkerError`] if the route cannot be serialized (it always can).
+pub fn route(spec: &Spec, canary_weight: u32) -> Result<Value, WorkerError> {
+    let canary_weight = canary_weight.min(100);
+    let (primary, canary) = (primary_name(spec), canary_name(spec));
+    let split = [
+        (primary.as_str(), 100 - canary_weight),
+        (canary.as_str(), canary_weight),
+    ];
+    let route = match spec.traffic {
+        Traffic::Istio => serde_json::to_value(
+            outputs::virtual_service(&spec.target_ref)
+                .host(&spec.target_ref)
+                .route(split.map(|(host, weight)| (host, None, spec.port, weight))),
+        ),
+        Traffic::Gatewayapi => serde_json::to_value(
+            outputs::http_route(&spec.target_ref)
+                .parent_service(&spec.target_ref)
+                .rule(split.map(|(name, weight)| (name, spec.port, weight))),
+        ),
+    };
+    route.map_err(|e| WorkerError::permanent(format!("building the route: {e}")))
+}
+
+/// The canary's weight in a route built by [`route`] (for tests and displays).
+pub fn canary_weight_of(route: &Value) -> Option<u64> {
+    let backends = route
+        .pointer("/spec/http/0/route")
+        .or_else(|| route.pointer("/spec/rules/0/backendRefs"))?;
+    backends.as_array()?.iter().find_map(|b| {
+        let name = b["destination"]["host"].as_str().or(b["name"].as_str())?;
+        name.ends_with("-canary")
+            .then(|| b["weight"].as_u64())
+            .flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn routes_for_both_providers() {
+        let mut spec = Spec {
+            target_ref: "web".into(),
+            port: 8080,
+            ..Spec::default()
+        };
+        let vs = route(&spec, 30).unwrap();
+        assert_eq!(vs["kind"], "VirtualService");
+        assert_eq!(vs["spec"]["hosts"], json!(["web"]));
+        assert_eq!(
+            vs["spec"]["http"][0]["route"][0]["destination"]["host"],
+            "web-primary"
+        );
+        assert_eq!(vs["spec"]["http"][0]["route"][0]["weight"], 70);
+        assert_eq!(canary_weight_of(&vs), Some(30));
+
+        spec.traffic = Traffic::Gatewayapi;
+        let hr = route(&spec, 100).unwrap();
+        assert_eq!(hr["kind"], "HTTPRoute");
+        assert_eq!(hr["spec"]["parentRefs"][0]["name"], "web");
+        assert_eq!(hr["spec"]["rules"][0]["backendRefs"][0]["weight"], 0);
+        assert_eq!(canary_weight_of(&hr), Some(100));
+    }
+
+    #[test]
+    fn tracks_select_their_own_pods() {
+        let target = json!({"metadata": {"name": "web"}, "spec": {"replicas": 3, "template": {
+            "metadata": {"labels": {"app": "web", "team": "shop"}},
+            "spec": {"containers": [{"name": "app", "image": "web:2"}]}}}});
+        let d = serde_json::to_value(deployment("web-canary", &target, replicas(&target))).unwrap();
+        assert_eq!(d["spec"]["replicas"], 3);
+        assert_eq!(
+            d["spec"]["selector"]["matchLabels"],
+            json!({"app": "web-canary"})
+        );
+        assert_eq!(
+            d["spec"]["template"]["metadata"]["labels"],
+            json!({"app": "web-canary", "team": "shop"})
+        );
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["image"],
+            "web:2"
+        );
+        let services = services(&Spec {
+            target_ref: "web".into(),
+            ..Spec::default()
+        })
+        .map(|s| serde_json::to_value(s).unwrap());
+        assert_eq!(services[0]["spec"]["selector"]["app"], "web-primary");
+        assert_eq!(services[2]["spec"]["selector"]["app"], "web-canary");
+    }
+}

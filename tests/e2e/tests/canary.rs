@@ -1,0 +1,733 @@
+//! The canary example end to end: its Rust worker and the generic scheduler against the real
+//! control plane, a real Prometheus scraping the traffic simulator, and the example's own CRD.
+//!
+//! The same cases run against the Rust worker and the Python worker. One namespace holds one
+//! release per case, all progressing at once under one scheduler:
+//! a healthy canary is promoted (Istio and Gateway API routes), a failing one rolled back, "no
+//! data" is held or failed as the spec says, a newer revision restarts an analysis, and a
+//! scheduler killed mid-analysis resumes where the status says it was.
+//!
+//! The control plane has no kubelet, so the Deployments get no running pods; nothing here
+//! waits for readiness.
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use autopilot_e2e::project;
+use autopilot_e2e::prometheus::PrometheusServer;
+use autopilot_e2e::scheduler::SchedulerProcess;
+use autopilot_e2e::traffic::{Traffic, TrafficSimulator};
+use autopilot_e2e::wait;
+use autopilot_testenv::TestNamespace;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+/// Long enough for several 2 s intervals on a busy 2-core machine.
+const TIMEOUT: Duration = Duration::from_secs(180);
+
+fn example_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/canary")
+}
+
+fn canaries() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("canary.autopilot.dev", "v1", "CanaryDeployment"),
+        "canarydeployments",
+    )
+}
+
+fn route_resource(traffic: &str) -> ApiResource {
+    if traffic == "gatewayapi" {
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+            "httproutes",
+        )
+    } else {
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("networking.istio.io", "v1", "VirtualService"),
+            "virtualservices",
+        )
+    }
+}
+
+/// Path of the example's `canary-worker`, built once per test process like the scheduler.
+fn worker_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test binary path");
+            let dir = exe.parent().and_then(Path::parent).expect("target dir");
+            let status = std::process::Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "autopilot-example-canary"])
+                .args(["--bin", "canary-worker"])
+                .status()
+                .expect("running cargo build");
+            assert!(status.success(), "building canary-worker");
+            dir.join("canary-worker")
+        })
+        .clone()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A minimal CRD with an open schema, standing in for Istio's and Gateway API's own.
+async fn install_open_crd(client: &kube::Client, group: &str, kind: &str, plural: &str) {
+    let name = format!("{plural}.{group}");
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        // Gateway API's real CRDs carry this; the API server requires it for *.k8s.io groups.
+        "metadata": {"name": name, "annotations": {
+            "api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/2466"}},
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(),
+                      "listKind": format!("{kind}List")},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    }))
+    .expect("valid CRD");
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    api.patch(
+        &name,
+        &PatchParams::apply("canary-e2e").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
+}
+
+async fn wait_established(client: &kube::Client, name: &str) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    wait::until(&format!("CRD {name} to be Established"), TIMEOUT, || {
+        let api = api.clone();
+        async move {
+            let crd = api.get(name).await.map_err(|e| e.to_string())?;
+            let ok = crd
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            if ok {
+                Ok(())
+            } else {
+                Err("not established".into())
+            }
+        }
+    })
+    .await;
+}
+
+/// Which of the example's workers serves the phases.
+#[derive(Debug, Clone, Copy)]
+enum Worker {
+    Rust,
+    Python,
+}
+
+impl Worker {
+    fn command(self) -> Command {
+        match self {
+            Worker::Rust => Command::new(worker_binary()),
+            Worker::Python => {
+                let dir = example_dir().join("worker-python");
+                let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk-python/src");
+                let mut command = Command::new(venv().join("bin/python"));
+                command
+                    .arg("main.py")
+                    .current_dir(&dir)
+                    .env("PYTHONDONTWRITEBYTECODE", "1")
+                    .env("PYTHONPATH", format!("{}:{}", sdk.display(), dir.display()));
+                command
+            }
+        }
+    }
+}
+
+/// The venv of `hack/deps/python.sh` (grpcio, pydantic), or a panic saying how to get it.
+fn venv() -> PathBuf {
+    let cache = std::env::var_os("AUTOPILOT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/autopilot")
+        });
+    let venv = cache.join("venv");
+    assert!(
+        venv.join("bin/python").exists(),
+        "no Python venv at {}: run `bash hack/deps/python.sh` (hack/test.sh runs it)",
+        venv.display()
+    );
+    venv
+}
+
+/// Everything one run needs (the test namespace prints its contents if a case fails).
+struct Rig {
+    client: kube::Client,
+    ns: TestNamespace,
+    sim: TrafficSimulator,
+    scheduler: tokio::sync::Mutex<SchedulerProcess>,
+    project_dir: PathBuf,
+    kubeconfig: PathBuf,
+    _prometheus: PrometheusServer,
+    _worker: Child,
+    _project: tempfile::TempDir,
+}
+
+impl Rig {
+    async fn start(worker: Worker) -> Rig {
+        let cp = autopilot_testenv::shared().await.expect("control plane");
+        let client = cp.client();
+        let ns = cp.namespace("canary").await.expect("test namespace");
+
+        let crd = example_dir().join("deploy/crd.yaml");
+        let out = cp
+            .kubectl()
+            .args(["apply", "--server-side", "-f"])
+            .arg(&crd)
+            .output()
+            .expect("running kubectl");
+        assert!(
+            out.status.success(),
+            "kubectl apply {}: {out:?}",
+            crd.display()
+        );
+        install_open_crd(
+            &client,
+            "networking.istio.io",
+            "VirtualService",
+            "virtualservices",
+        )
+        .await;
+        install_open_crd(
+            &client,
+            "gateway.networking.k8s.io",
+            "HTTPRoute",
+            "httproutes",
+        )
+        .await;
+        for name in [
+            "canarydeployments.canary.autopilot.dev",
+            "virtualservices.networking.istio.io",
+            "httproutes.gateway.networking.k8s.io",
+        ] {
+            wait_established(&client, name).await;
+        }
+
+        let sim = TrafficSimulator::serve().await;
+        let prometheus = PrometheusServer::start(&[&sim.addr]).await;
+
+        let port = free_port();
+        let worker = worker
+            .command()
+            .env("AUTOPILOT_WORKER_ADDR", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting the canary worker");
+
+        let project = tempfile::tempdir().expect("project dir");
+        let autopilot_yaml = std::fs::read_to_string(example_dir().join("autopilot.yaml"))
+            .expect("reading examples/canary/autopilot.yaml");
+        let project_dir = project::write(
+            project.path(),
+            &autopilot_yaml,
+            &format!("http://127.0.0.1:{port}"),
+            &format!("prometheus:\n  url: {}\n  timeout: 2s\n", prometheus.url),
+        );
+        let kubeconfig = cp.kubeconfig_path().to_path_buf();
+        let scheduler = SchedulerProcess::start(&project_dir, &kubeconfig, ns.name(), &[]);
+        Rig {
+            client,
+            ns,
+            sim,
+            scheduler: tokio::sync::Mutex::new(scheduler),
+            project_dir,
+            kubeconfig,
+            _prometheus: prometheus,
+            _worker: worker,
+            _project: project,
+        }
+    }
+
+    fn namespace(&self) -> &str {
+        self.ns.name()
+    }
+
+    /// Creates the target Deployment `name` at `image` and a CanaryDeployment for it with test
+    /// timings and `spec`; waits until it rests in Waiting with the primary serving `image`.
+    async fn create(&self, name: &str, image: &str, spec: Value) {
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), self.namespace());
+        let target: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "app", "image": image}]}}}
+        }))
+        .expect("valid Deployment");
+        deployments
+            .create(&PostParams::default(), &target)
+            .await
+            .unwrap_or_else(|e| panic!("creating Deployment {name}: {e}"));
+
+        let mut full = json!({"targetRef": name, "port": 8080, "interval": "2s",
+            "analysisPeriod": "5s", "stepWeight": 20, "maxWeight": 60, "failureLimit": 2,
+            "successThreshold": 0.95, "maxLatencyMs": 100});
+        for (k, v) in spec.as_object().into_iter().flatten() {
+            full[k] = v.clone();
+        }
+        let cr: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "canary.autopilot.dev/v1", "kind": "CanaryDeployment",
+            "metadata": {"name": name}, "spec": full,
+        }))
+        .expect("valid CanaryDeployment");
+        self.canaries()
+            .create(&PostParams::default(), &cr)
+            .await
+            .unwrap_or_else(|e| panic!("creating CanaryDeployment {name}: {e}"));
+        self.sim.set(
+            self.namespace(),
+            &format!("{name}-primary"),
+            Traffic::healthy(5.0),
+        );
+
+        self.until(name, "to rest in Waiting", |s| s["phase"] == "Waiting")
+            .await;
+        assert_eq!(self.image(&format!("{name}-primary")).await, image);
+        assert_eq!(self.replicas(&format!("{name}-canary")).await, 0);
+        let traffic = full["traffic"].as_str().unwrap_or("istio").to_string();
+        assert_eq!(self.canary_weight(name, &traffic).await, Some(0));
+    }
+
+    fn canaries(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), self.namespace(), &canaries())
+    }
+
+    /// Releases `image` by changing the target's pod template.
+    async fn release(&self, name: &str, image: &str) {
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), self.namespace());
+        let patch = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "app", "image": image}]}}}});
+        deployments
+            .patch(name, &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+            .unwrap_or_else(|e| panic!("releasing {image} to {name}: {e}"));
+    }
+
+    async fn status(&self, name: &str) -> Value {
+        match self.canaries().get(name).await {
+            Ok(o) => o.data.get("status").cloned().unwrap_or(Value::Null),
+            Err(e) => json!({"error": e.to_string()}),
+        }
+    }
+
+    /// Waits until the status of `name` satisfies `check`; returns it.
+    async fn until(&self, name: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let check = &check;
+        wait::until(
+            &format!("CanaryDeployment {name} {what}"),
+            TIMEOUT,
+            || async move {
+                let status = self.status(name).await;
+                if check(&status) {
+                    Ok(status)
+                } else {
+                    Err(status.to_string())
+                }
+            },
+        )
+        .await
+    }
+
+    async fn deployment(&self, name: &str) -> Value {
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), self.namespace());
+        let d = api
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("reading Deployment {name}: {e}"));
+        serde_json::to_value(d).expect("Deployment as JSON")
+    }
+
+    async fn image(&self, name: &str) -> String {
+        self.deployment(name).await["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn replicas(&self, name: &str) -> i64 {
+        self.deployment(name).await["spec"]["replicas"]
+            .as_i64()
+            .unwrap_or(-1)
+    }
+
+    /// The canary's weight in the route named `name` (`None` while there is none).
+    async fn canary_weight(&self, name: &str, traffic: &str) -> Option<u64> {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            self.namespace(),
+            &route_resource(traffic),
+        );
+        let route = api.get(name).await.ok()?.data;
+        let backends = route
+            .pointer("/spec/http/0/route")
+            .or_else(|| route.pointer("/spec/rules/0/backendRefs"))?;
+        backends.as_array()?.iter().find_map(|b| {
+            let host = b["destination"]["host"].as_str().or(b["name"].as_str())?;
+            host.ends_with("-canary")
+                .then(|| b["weight"].as_u64())
+                .flatten()
+        })
+    }
+
+    /// Records every distinct canary weight the route of `name` shows until `done` holds for
+    /// the status; returns the weights in order and the final status.
+    async fn follow(
+        &self,
+        name: &str,
+        traffic: &str,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> (Vec<u64>, Value) {
+        let seen = Arc::new(Mutex::new(Vec::<u64>::new()));
+        let (done, seen_ref) = (&done, &seen);
+        let status = wait::until(
+            &format!("CanaryDeployment {name} {what}"),
+            TIMEOUT,
+            || async move {
+                let weight = self.canary_weight(name, traffic).await;
+                let status = self.status(name).await;
+                if let Some(w) = weight {
+                    let mut seen = seen_ref.lock().unwrap();
+                    if seen.last() != Some(&w) {
+                        seen.push(w);
+                    }
+                }
+                if done(&status) {
+                    Ok(status)
+                } else {
+                    Err(format!(
+                        "weights {:?}; status {status}",
+                        seen_ref.lock().unwrap()
+                    ))
+                }
+            },
+        )
+        .await;
+        let weights = seen.lock().unwrap().clone();
+        (weights, status)
+    }
+
+    async fn event_reasons(&self, name: &str) -> Vec<String> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), self.namespace());
+        let list = api
+            .list(&ListParams::default().fields(&format!(
+                "involvedObject.kind=CanaryDeployment,involvedObject.name={name}"
+            )))
+            .await
+            .expect("listing Events");
+        list.items.into_iter().filter_map(|e| e.reason).collect()
+    }
+}
+
+fn releases(status: &Value) -> usize {
+    status["statusInfo"]["history"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+fn last_outcome(status: &Value) -> &str {
+    status["statusInfo"]["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .and_then(|r| r["outcome"].as_str())
+        .unwrap_or_default()
+}
+
+fn weight(status: &Value) -> u64 {
+    status["statusInfo"]["currentWeight"].as_u64().unwrap_or(0)
+}
+
+/// A healthy canary steps 20 → 40 → 60, is promoted and the route goes back to 0.
+async fn healthy(rig: &Rig, name: &str, traffic: &str) {
+    rig.create(name, &format!("{name}:1"), json!({"traffic": traffic}))
+        .await;
+    rig.sim.set(
+        rig.namespace(),
+        &format!("{name}-canary"),
+        Traffic::healthy(10.0),
+    );
+    rig.release(name, &format!("{name}:2")).await;
+    let (weights, status) = rig
+        .follow(name, traffic, "to be promoted", |s| {
+            releases(s) == 1 && s["phase"] == "Waiting"
+        })
+        .await;
+    assert_eq!(last_outcome(&status), "promoted", "{status}");
+    for w in [20, 40, 60] {
+        assert!(
+            weights.contains(&w),
+            "{name}: weight {w} never routed: {weights:?}"
+        );
+    }
+    assert_eq!(weights.last(), Some(&0), "{name}: weights {weights:?}");
+    assert!(
+        weights.windows(2).all(|p| p[1] > p[0] || p[1] == 0),
+        "{name}: weights {weights:?}"
+    );
+    assert_eq!(
+        rig.image(&format!("{name}-primary")).await,
+        format!("{name}:2")
+    );
+    assert_eq!(rig.replicas(&format!("{name}-canary")).await, 0);
+    assert_eq!(
+        status["statusInfo"]["primaryRevision"],
+        status["statusInfo"]["canaryRevision"]
+    );
+    let promoted = status["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Promoted"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(promoted["status"], "True", "{status}");
+    let reasons = rig.event_reasons(name).await;
+    for reason in ["Initialized", "NewRevision", "WeightIncreased", "Promoted"] {
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "{name}: no {reason} Event in {reasons:?}"
+        );
+    }
+}
+
+/// A canary answering 40% errors is rolled back after two failed checks; the primary stays.
+async fn failing(rig: &Rig, name: &str) {
+    rig.create(name, &format!("{name}:1"), json!({})).await;
+    rig.sim.set(
+        rig.namespace(),
+        &format!("{name}-canary"),
+        Traffic::failing(0.4),
+    );
+    rig.release(name, &format!("{name}:2")).await;
+    let status = rig
+        .until(name, "to be rolled back", |s| {
+            releases(s) == 1 && s["phase"] == "Waiting"
+        })
+        .await;
+    assert_eq!(last_outcome(&status), "failed", "{status}");
+    assert_eq!(status["statusInfo"]["failedChecks"], 2, "{status}");
+    assert_eq!(weight(&status), 0);
+    assert_eq!(rig.canary_weight(name, "istio").await, Some(0));
+    assert_eq!(
+        rig.image(&format!("{name}-primary")).await,
+        format!("{name}:1")
+    );
+    assert_eq!(rig.replicas(&format!("{name}-canary")).await, 0);
+    let queries = &status["statusInfo"]["lastQueries"];
+    assert!(
+        queries[0]["query"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("{name}-canary")),
+        "the resolved query is in status: {queries}"
+    );
+    let reasons = rig.event_reasons(name).await;
+    for reason in ["CheckFailed", "AnalysisFailed", "RolledBack"] {
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "{name}: no {reason} Event in {reasons:?}"
+        );
+    }
+    // The failed revision is not analysed again; the release rests.
+    let again = rig.status(name).await;
+    assert_eq!(again["phase"], "Waiting");
+}
+
+/// `noData: hold`: checks without canary traffic neither step nor fail; traffic then promotes.
+async fn no_data_held(rig: &Rig, name: &str) {
+    rig.create(name, &format!("{name}:1"), json!({"noData": "hold"}))
+        .await;
+    rig.release(name, &format!("{name}:2")).await;
+    let held = rig
+        .until(name, "to hold through two checks without data", |s| {
+            s["phase"] == "Evaluating" && s["statusInfo"]["iteration"].as_u64() >= Some(2)
+        })
+        .await;
+    assert_eq!(
+        held["statusInfo"]["lastQueries"][0]["result"], "noData",
+        "{held}"
+    );
+    assert_eq!(held["statusInfo"]["failedChecks"], 0, "{held}");
+    assert_eq!(weight(&held), 20, "{held}");
+    assert!(rig.event_reasons(name).await.iter().any(|r| r == "NoData"));
+    rig.sim.set(
+        rig.namespace(),
+        &format!("{name}-canary"),
+        Traffic::healthy(10.0),
+    );
+    let status = rig
+        .until(name, "to be promoted once data comes", |s| releases(s) == 1)
+        .await;
+    assert_eq!(last_outcome(&status), "promoted", "{status}");
+}
+
+/// `noData: fail`: checks without data count as failures and roll back.
+async fn no_data_failed(rig: &Rig, name: &str) {
+    rig.create(name, &format!("{name}:1"), json!({"noData": "fail"}))
+        .await;
+    rig.release(name, &format!("{name}:2")).await;
+    let status = rig
+        .until(name, "to be rolled back for lack of data", |s| {
+            releases(s) == 1
+        })
+        .await;
+    assert_eq!(last_outcome(&status), "failed", "{status}");
+    assert_eq!(
+        rig.image(&format!("{name}-primary")).await,
+        format!("{name}:1")
+    );
+}
+
+/// A newer revision mid-analysis restarts it; that revision is the one promoted.
+async fn superseded(rig: &Rig, name: &str) {
+    rig.create(name, &format!("{name}:1"), json!({})).await;
+    rig.sim.set(
+        rig.namespace(),
+        &format!("{name}-canary"),
+        Traffic::healthy(10.0),
+    );
+    rig.release(name, &format!("{name}:2")).await;
+    let first = rig.until(name, "to reach 40%", |s| weight(s) >= 40).await;
+    rig.release(name, &format!("{name}:3")).await;
+    wait::until(
+        &format!("{name}-canary to run {name}:3"),
+        TIMEOUT,
+        || async {
+            let image = rig.image(&format!("{name}-canary")).await;
+            if image == format!("{name}:3") {
+                Ok(())
+            } else {
+                Err(image)
+            }
+        },
+    )
+    .await;
+    let status = rig
+        .until(name, "to be promoted", |s| releases(s) == 1)
+        .await;
+    assert_eq!(last_outcome(&status), "promoted", "{status}");
+    assert_ne!(
+        status["statusInfo"]["canaryRevision"],
+        first["statusInfo"]["canaryRevision"]
+    );
+    assert_eq!(
+        rig.image(&format!("{name}-primary")).await,
+        format!("{name}:3")
+    );
+    assert!(
+        rig.event_reasons(name)
+            .await
+            .iter()
+            .any(|r| r == "AnalysisRestarted")
+    );
+}
+
+/// The scheduler is killed mid-analysis; a new one resumes at the weight the status holds.
+async fn resumed(rig: &Rig, name: &str) {
+    rig.create(name, &format!("{name}:1"), json!({"maxWeight": 80}))
+        .await;
+    rig.sim.set(
+        rig.namespace(),
+        &format!("{name}-canary"),
+        Traffic::healthy(10.0),
+    );
+    rig.release(name, &format!("{name}:2")).await;
+    let before = rig.until(name, "to reach 40%", |s| weight(s) >= 40).await;
+    {
+        let mut scheduler = rig.scheduler.lock().await;
+        scheduler.kill().await;
+        *scheduler =
+            SchedulerProcess::start(&rig.project_dir, &rig.kubeconfig, rig.namespace(), &[]);
+    }
+    let (weights, status) = rig
+        .follow(name, "istio", "to be promoted after the restart", |s| {
+            releases(s) == 1
+        })
+        .await;
+    assert_eq!(last_outcome(&status), "promoted", "{status}");
+    let resumed_at = weight(&before);
+    assert!(
+        weights.iter().all(|w| *w == 0 || *w >= resumed_at),
+        "{name}: the analysis went back below {resumed_at}%: {weights:?}"
+    );
+    assert!(weights.contains(&80), "{name}: weights {weights:?}");
+    // 20→40→60→80→promote: four checks in one analysis, none repeated from the start.
+    assert_eq!(status["statusInfo"]["iteration"], 4, "{status}");
+}
+
+/// Every case at once against one scheduler and `worker`.
+async fn every_case(worker: Worker) {
+    let rig = Rig::start(worker).await;
+    tokio::join!(
+        healthy(&rig, "web", "istio"),
+        healthy(&rig, "shop", "gatewayapi"),
+        failing(&rig, "cart"),
+        no_data_held(&rig, "quiet"),
+        no_data_failed(&rig, "silent"),
+        superseded(&rig, "api"),
+        resumed(&rig, "search"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_worker() {
+    every_case(Worker::Rust).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_worker() {
+    every_case(Worker::Python).await;
+}
+
+/// The Python worker's own checks: pytest, `ruff check`, `ruff format --check`, `mypy --strict`.
+#[test]
+fn python_worker_is_clean() {
+    let dir = example_dir().join("worker-python");
+    let caches = tempfile::tempdir().expect("cache dir");
+    for (tool, args) in [
+        ("pytest", &["-q", "-p", "no:cacheprovider"][..]),
+        ("ruff", &["check", "--no-cache", "."][..]),
+        ("ruff", &["format", "--no-cache", "--check", "."][..]),
+        ("mypy", &[][..]),
+    ] {
+        let out = std::process::Command::new(venv().join("bin").join(tool))
+            .args(args)
+            .current_dir(&dir)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("MYPY_CACHE_DIR", caches.path().join("mypy"))
+            .env_remove("PYTHONPATH")
+            .output()
+            .unwrap_or_else(|e| panic!("running {tool}: {e}"));
+        assert!(
+            out.status.success(),
+            "{tool} {args:?} in {} failed:\n{}{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
