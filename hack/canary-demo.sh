@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The canary example, live: a local control plane (no cluster or containers needed), a real
+# The canary example, live: a local control plane (no cluster or containers needed; kwok
+# simulates the pods, so Deployments report ready replicas as they roll out), a real
 # Prometheus scraping a traffic simulator that speaks Istio's metrics, the generic
 # autopilot-scheduler and the example's worker. It releases a healthy version (promoted step by
 # step) and then a faulty one (rolled back), showing phase, weight and success rate as they
@@ -57,7 +58,8 @@ wait_for() { # what, seconds, command...
 worker_port=$(free_port); sim_port=$(free_port); prom_port=$(free_port); metrics_port=$(free_port)
 ns=default
 
-"$bin/autopilot-controlplane" "$work/kubeconfig" >"$work/controlplane.log" 2>&1 &
+# With kube-scheduler and kwok: the Deployments get (simulated) Running, Ready pods.
+"$bin/autopilot-controlplane" --kwok "$work/kubeconfig" >"$work/controlplane.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 120); do [[ -s "$work/kubeconfig" ]] && break; sleep 0.5; done
 [[ -s "$work/kubeconfig" ]] || { echo "control plane did not start:"; cat "$work/controlplane.log"; exit 1; }
@@ -195,14 +197,19 @@ show_until_releases() { # how many releases in history end this stage
     # A range over lastQueries: indexing an empty list would fail the whole jsonpath.
     line=$(kubectl get canarydeployment podinfo -n "$ns" -o jsonpath='{.status.phase}{"|"}{.status.statusInfo.currentWeight}{"|"}{range .status.statusInfo.lastQueries[*]}{.name}={.value}{" "}{end}{"|"}{.status.statusInfo.iteration}{"|"}{.status.statusInfo.failedChecks}{"|"}{.status.statusInfo.history[*].outcome}{"|"}{.status.statusInfo.message}' 2>/dev/null || true)
     IFS='|' read -r phase weight queries iter failed outcomes msg <<<"$line"
+    pods=$(kubectl get deployment podinfo-primary podinfo-canary -n "$ns" -o jsonpath='{range .items[*]}{.status.readyReplicas}/{.spec.replicas} {end}' 2>/dev/null || true)
+    read -r primary_pods canary_pods <<<"$pods"
+    [[ "${primary_pods:-/}" == /* ]] && primary_pods="0${primary_pods:-/-}"
+    [[ "${canary_pods:-/}" == /* ]] && canary_pods="0${canary_pods:-/-}"
+    line+="|$pods"
     rate=-; p99=-
     [[ "$queries" =~ successRate=([0-9.]+) ]] && rate=${BASH_REMATCH[1]:0:5}
     [[ "$queries" =~ latencyP99=([0-9]+) ]] && p99="${BASH_REMATCH[1]}ms"
     route_traffic "${weight:-0}"
     if [[ "$line" != "$last" && -n "$phase" ]]; then
-      printf '%s  %-12s canary %s  success %-5s p99 %-6s check %-2s failed %s/3  %s\n' \
+      printf '%s  %-12s canary %s  success %-5s p99 %-6s check %-2s failed %s/3  pods primary %s canary %s  %s\n' \
         "$(date +%H:%M:%S)" "$phase" "$(bar "${weight:-0}")" "$rate" "$p99" \
-        "${iter:-0}" "${failed:-0}" "$msg"
+        "${iter:-0}" "${failed:-0}" "$primary_pods" "$canary_pods" "$msg"
       last="$line"
     fi
     [[ $(wc -w <<<"$outcomes") -ge $want && "$phase" == Waiting ]] && return 0
@@ -233,7 +240,9 @@ echo "Summary"
 echo "-------"
 kubectl get canarydeployment podinfo -n "$ns" -o jsonpath='{range .status.statusInfo.history[*]}  revision {.revision}: {.outcome} at {.finishedAt} ({.message}){"\n"}{end}'
 echo
-kubectl get deployments -n "$ns" -o custom-columns=DEPLOYMENT:.metadata.name,REPLICAS:.spec.replicas,IMAGE:.spec.template.spec.containers[0].image
+kubectl get deployments -n "$ns" -o custom-columns=DEPLOYMENT:.metadata.name,REPLICAS:.spec.replicas,READY:.status.readyReplicas,IMAGE:.spec.template.spec.containers[0].image
+echo
+kubectl get pods -n "$ns" -o wide 2>/dev/null | head -12 || true
 echo
 kubectl get virtualservice podinfo -n "$ns" \
   -o jsonpath='route: {range .spec.http[0].route[*]}{.destination.host}={.weight}% {end}{"\n"}'

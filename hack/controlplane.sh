@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
 # Builds the local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)
-# from Go modules into a cache directory outside the repository, keyed by version.
+# and kwok (which simulates nodes and the pods on them) from Go modules into a cache directory
+# outside the repository, keyed by version.
 # A second run with the same versions finds the binaries and returns at once.
 #
 #   hack/controlplane.sh            build (or reuse) and print the bin directory
 #   hack/controlplane.sh --print    print the bin directory without building
 #
-# Environment: AUTOPILOT_CACHE (default ~/.cache/autopilot), K8S_VERSION, ETCD_VERSION.
+# Environment: AUTOPILOT_CACHE (default ~/.cache/autopilot), K8S_VERSION, ETCD_VERSION, KWOK_VERSION.
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+KWOK_VERSION="${KWOK_VERSION:-v0.7.0}"
 CACHE="${AUTOPILOT_CACHE:-$HOME/.cache/autopilot}"
 # The script's own revision is part of the key so a change to how we build invalidates the cache.
-RECIPE=2
-BIN="$CACHE/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-r$RECIPE/bin"
+RECIPE=3
+BIN="$CACHE/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION-r$RECIPE/bin"
 K8S_COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler)
 
 if [[ "${1:-}" == "--print" ]]; then echo "$BIN"; exit 0; fi
 
 have_all() {
   [[ -x "$BIN/etcd" ]] || return 1
+  [[ -x "$BIN/kwok" ]] || return 1
   for c in "${K8S_COMPONENTS[@]}"; do [[ -x "$BIN/$c" ]] || return 1; done
 }
 if have_all; then echo "$BIN"; exit 0; fi
@@ -104,7 +107,34 @@ GO
   mv "$BIN/etcd.tmp" "$BIN/etcd"
 }
 
+# --- kwok from sigs.k8s.io/kwok (the controller only; it runs outside the cluster) ---
+build_kwok() {
+  [[ -x "$BIN/kwok" ]] && return 0
+  local work="$CACHE/controlplane/src-kwok-$KWOK_VERSION"
+  mkdir -p "$work"
+  cat >"$work/go.mod" <<GOMOD
+module autopilot.local/kwok
+
+go 1.24.0
+
+require sigs.k8s.io/kwok $KWOK_VERSION
+GOMOD
+  cat >"$work/tools.go" <<GO
+//go:build tools
+
+package tools
+
+import _ "sigs.k8s.io/kwok/cmd/kwok"
+GO
+  echo "controlplane: building kwok $KWOK_VERSION (first time only)" >&2
+  (cd "$work" && go get "sigs.k8s.io/kwok@$KWOK_VERSION" >/dev/null && go mod tidy -e >/dev/null 2>&1 || true)
+  (cd "$work" && go build -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" \
+      -o "$BIN/kwok.tmp" sigs.k8s.io/kwok/cmd/kwok)
+  mv "$BIN/kwok.tmp" "$BIN/kwok"
+}
+
 build_etcd
 build_k8s
+build_kwok
 have_all || { echo "controlplane: build incomplete in $BIN" >&2; exit 1; }
 echo "$BIN"

@@ -1,6 +1,10 @@
-//! `ap`: create, validate and generate Autopilot operator projects.
+//! `ap`: create, validate, generate, run and deploy Autopilot operator projects.
 
+mod cluster;
+mod deploy;
 mod init;
+mod kube_util;
+mod run;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -40,7 +44,8 @@ enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
-    /// Validate, then write the CRD, RBAC, an example resource and the worker project.
+    /// Validate, then write the CRD, RBAC, an example resource, the deployment manifests and
+    /// Helm chart, and the worker project.
     ///
     /// Regenerated files (marked DO NOT EDIT) are rewritten every run; files you own (phase
     /// handlers, Cargo.toml, tests, the example) are only created when absent.
@@ -66,6 +71,42 @@ enum Command {
         #[arg(long, default_value = "default")]
         namespace: String,
     },
+    /// Run a local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager) in
+    /// the background, for development without a cluster. No kubelet: pods never start.
+    #[command(
+        after_help = "Examples:\n  ap cluster up && eval \"$(ap cluster env)\"\n  ap cluster status\n  ap cluster down"
+    )]
+    Cluster(cluster::Args),
+    /// Apply the CRD, RBAC, the ConfigMap of the project files, the scheduler and the workers
+    /// to the cluster with server-side apply, labelled app.kubernetes.io/managed-by=ap, and wait
+    /// for the rollout.
+    #[command(
+        after_help = "Examples:\n  ap deploy --namespace canary-system --image registry.example.com/canary-worker:1.0\n  ap deploy --no-wait    # a cluster without nodes (ap cluster up) never starts pods"
+    )]
+    Deploy(deploy::DeployArgs),
+    /// Delete what `ap deploy` created (the CRD and every resource of its kind only with --all).
+    #[command(
+        after_help = "Examples:\n  ap undeploy --namespace canary-system\n  ap undeploy --all"
+    )]
+    Undeploy(deploy::UndeployArgs),
+    /// List the operator's resources with their phase, age and latest condition.
+    #[command(after_help = "Examples:\n  ap status\n  ap status -n default")]
+    Status(deploy::StatusArgs),
+    /// Build the worker, then start it and autopilot-scheduler here against the current
+    /// kubeconfig, with their logs prefixed; a crashed worker is restarted; Ctrl-C stops both.
+    #[command(
+        after_help = "Examples:\n  ap cluster up && eval \"$(ap cluster env)\" && ap run\n  ap run path/to/project --namespaces default"
+    )]
+    Run(run::RunArgs),
+    /// Build the worker and, when docker, podman or buildah is on PATH, its image from
+    /// worker/Dockerfile.
+    #[command(
+        after_help = "Examples:\n  ap build\n  ap build --image registry.example.com/canary-worker:1.0"
+    )]
+    Build(run::BuildArgs),
+    /// Print the logs of `ap run`'s processes, or of the operator's pods on the cluster.
+    #[command(after_help = "Examples:\n  ap logs -f\n  ap logs --cluster -n canary-system")]
+    Logs(run::LogsArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  ap completion bash > /etc/bash_completion.d/ap\n  ap completion zsh > \"${fpath[1]}/_ap\"\n  ap completion fish > ~/.config/fish/completions/ap.fish"
@@ -125,6 +166,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             print_report(&report);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Cluster(args) => cluster::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Build(args) => run::build(&args),
+        Command::Logs(args) => run::logs(&args),
+        Command::Deploy(args) => deploy::deploy(&args).map(|()| ExitCode::SUCCESS),
+        Command::Undeploy(args) => deploy::undeploy(&args).map(|()| ExitCode::SUCCESS),
+        Command::Status(args) => deploy::status(&args).map(|()| ExitCode::SUCCESS),
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ap", &mut io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -23,6 +23,7 @@
 //! ```
 
 mod crd;
+mod deploy;
 mod go;
 mod java;
 mod python;
@@ -186,6 +187,7 @@ pub fn render(model: &Model, options: &Options) -> Result<Vec<GeneratedFile>, Ge
             crd::example(project).to_document()
         ),
     ));
+    files.extend(deploy::render(model, &options.namespace));
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files.push(Record::of(&files).to_file());
     Ok(files)

@@ -140,9 +140,18 @@ fn rendering_is_deterministic_and_marks_regenerated_files() {
     assert_eq!(
         paths,
         [
+            "deploy/chart/Chart.yaml",
+            "deploy/chart/crds/crd.yaml",
+            "deploy/chart/templates/configmap.yaml",
+            "deploy/chart/templates/rbac.yaml",
+            "deploy/chart/templates/scheduler.yaml",
+            "deploy/chart/templates/workers.yaml",
+            "deploy/chart/values.yaml",
             "deploy/crd.yaml",
             "deploy/example.yaml",
             "deploy/rbac.yaml",
+            "deploy/scheduler.yaml",
+            "deploy/workers.yaml",
             "worker/Cargo.toml",
             "worker/src/lib.rs",
             "worker/src/main.rs",

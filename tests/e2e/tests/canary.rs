@@ -7,8 +7,11 @@
 //! data" is held or failed as the spec says, a newer revision restarts an analysis, and a
 //! scheduler killed mid-analysis resumes where the status says it was.
 //!
-//! The control plane has no kubelet, so the Deployments get no running pods; nothing here
-//! waits for readiness.
+//! The control plane runs kube-controller-manager, kube-scheduler and kwok, so the Deployments
+//! get pods that are scheduled onto kwok's fake Nodes and become Running and Ready. The workers
+//! gate on that readiness as a real canary operator does: no check of the canary before all its
+//! replicas are ready, and no end to a promotion before the primary has rolled out the new
+//! template. The cases assert the pods of primary and canary at those moments.
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -19,9 +22,9 @@ use autopilot_e2e::prometheus::PrometheusServer;
 use autopilot_e2e::scheduler::SchedulerProcess;
 use autopilot_e2e::traffic::{Traffic, TrafficSimulator};
 use autopilot_e2e::wait;
-use autopilot_testenv::TestNamespace;
+use autopilot_testenv::{ControlPlane, TestNamespace};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Event;
+use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -30,6 +33,22 @@ use tokio::process::{Child, Command};
 
 /// Long enough for several 2 s intervals on a busy 2-core machine.
 const TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The control plane of this test binary, with kwok so Deployments get Running, Ready pods;
+/// started by the first test, shared by both workers' runs (each in its own namespace).
+async fn control_plane() -> &'static ControlPlane {
+    static CONTROL_PLANE: tokio::sync::OnceCell<ControlPlane> = tokio::sync::OnceCell::const_new();
+    CONTROL_PLANE
+        .get_or_init(|| async {
+            ControlPlane::builder()
+                .with_controller_manager()
+                .with_kwok()
+                .start()
+                .await
+                .expect("control plane with kube-scheduler and kwok")
+        })
+        .await
+}
 
 fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/canary")
@@ -190,7 +209,7 @@ struct Rig {
 
 impl Rig {
     async fn start(worker: Worker) -> Rig {
-        let cp = autopilot_testenv::shared().await.expect("control plane");
+        let cp = control_plane().await;
         let client = cp.client();
         let ns = cp.namespace("canary").await.expect("test namespace");
 
@@ -310,6 +329,20 @@ impl Rig {
             .await;
         assert_eq!(self.image(&format!("{name}-primary")).await, image);
         assert_eq!(self.replicas(&format!("{name}-canary")).await, 0);
+        let primary = format!("{name}-primary");
+        wait::until(
+            &format!("{primary} to report 2 ready replicas"),
+            TIMEOUT,
+            || async {
+                match self.ready_replicas(&primary).await {
+                    2 => Ok(()),
+                    n => Err(format!("{n} ready")),
+                }
+            },
+        )
+        .await;
+        self.assert_running(&primary, image, 2).await;
+        assert!(self.pods(&format!("{name}-canary")).await.is_empty());
         let traffic = full["traffic"].as_str().unwrap_or("istio").to_string();
         assert_eq!(self.canary_weight(name, &traffic).await, Some(0));
     }
@@ -374,6 +407,67 @@ impl Rig {
         self.deployment(name).await["spec"]["replicas"]
             .as_i64()
             .unwrap_or(-1)
+    }
+
+    /// `status.readyReplicas` of Deployment `name`.
+    async fn ready_replicas(&self, name: &str) -> i64 {
+        self.deployment(name).await["status"]["readyReplicas"]
+            .as_i64()
+            .unwrap_or(0)
+    }
+
+    /// The pods of Deployment `name` (label `app=<name>`) that are not being deleted: phase,
+    /// whether Ready, image.
+    async fn pods(&self, name: &str) -> Vec<(String, bool, String)> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), self.namespace());
+        let list = api
+            .list(&ListParams::default().labels(&format!("app={name}")))
+            .await
+            .unwrap_or_else(|e| panic!("listing the pods of {name}: {e}"));
+        list.items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .map(|p| {
+                let status = p.status.unwrap_or_default();
+                let ready = status
+                    .conditions
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True");
+                let image = p
+                    .spec
+                    .and_then(|s| s.containers.into_iter().next())
+                    .and_then(|c| c.image)
+                    .unwrap_or_default();
+                (status.phase.unwrap_or_default(), ready, image)
+            })
+            .collect()
+    }
+
+    /// Asserts that Deployment `name` reports `replicas` ready replicas and has exactly that
+    /// many pods, all Running, Ready and at `image`.
+    async fn assert_running(&self, name: &str, image: &str, replicas: usize) {
+        let pods = self.pods(name).await;
+        let want = vec![("Running".to_string(), true, image.to_string()); replicas];
+        assert_eq!(pods, want, "the pods of {name}");
+        assert_eq!(
+            self.ready_replicas(name).await,
+            i64::try_from(replicas).expect("a small count"),
+            "readyReplicas of {name}"
+        );
+    }
+
+    /// Waits until Deployment `name` has no pods left (scaled to 0).
+    async fn until_no_pods(&self, name: &str) {
+        wait::until(&format!("{name} to have no pods"), TIMEOUT, || async {
+            let pods = self.pods(name).await;
+            if pods.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{pods:?}"))
+            }
+        })
+        .await;
     }
 
     /// The canary's weight in the route named `name` (`None` while there is none).
@@ -473,12 +567,27 @@ async fn healthy(rig: &Rig, name: &str, traffic: &str) {
         Traffic::healthy(10.0),
     );
     rig.release(name, &format!("{name}:2")).await;
-    let (weights, status) = rig
-        .follow(name, traffic, "to be promoted", |s| {
+    let canary = format!("{name}-canary");
+    let ((weights, status), ()) = tokio::join!(
+        rig.follow(name, traffic, "to be promoted", |s| {
             releases(s) == 1 && s["phase"] == "Waiting"
-        })
-        .await;
+        }),
+        async {
+            // A check only runs once every canary replica runs the revision and is ready.
+            rig.until(name, "to make its first check", |s| {
+                s["statusInfo"]["iteration"].as_u64() >= Some(1) || releases(s) == 1
+            })
+            .await;
+            if releases(&rig.status(name).await) == 0 {
+                rig.assert_running(&canary, &format!("{name}:2"), 2).await;
+            }
+        }
+    );
     assert_eq!(last_outcome(&status), "promoted", "{status}");
+    // Promotion ends only once the primary has rolled out the canary's template.
+    rig.assert_running(&format!("{name}-primary"), &format!("{name}:2"), 2)
+        .await;
+    rig.until_no_pods(&canary).await;
     for w in [20, 40, 60] {
         assert!(
             weights.contains(&w),
@@ -529,6 +638,9 @@ async fn failing(rig: &Rig, name: &str) {
         })
         .await;
     assert_eq!(last_outcome(&status), "failed", "{status}");
+    rig.assert_running(&format!("{name}-primary"), &format!("{name}:1"), 2)
+        .await;
+    rig.until_no_pods(&format!("{name}-canary")).await;
     assert_eq!(status["statusInfo"]["failedChecks"], 2, "{status}");
     assert_eq!(weight(&status), 0);
     assert_eq!(rig.canary_weight(name, "istio").await, Some(0));
@@ -638,6 +750,8 @@ async fn superseded(rig: &Rig, name: &str) {
         rig.image(&format!("{name}-primary")).await,
         format!("{name}:3")
     );
+    rig.assert_running(&format!("{name}-primary"), &format!("{name}:3"), 2)
+        .await;
     assert!(
         rig.event_reasons(name)
             .await

@@ -9,7 +9,8 @@ use crate::{Component, Error};
 /// The environment variable naming a directory that already holds the binaries.
 pub const BIN_DIR_ENV: &str = "AUTOPILOT_CONTROLPLANE_BIN";
 
-/// The directory holding `etcd`, `kube-apiserver`, `kube-controller-manager`, `kube-scheduler`.
+/// The directory holding `etcd`, `kube-apiserver`, `kube-controller-manager`, `kube-scheduler`,
+/// `kwok`.
 #[derive(Debug, Clone)]
 pub(crate) struct Binaries {
     dir: PathBuf,

@@ -14,6 +14,8 @@ pub enum Component {
     ControllerManager,
     /// `kube-scheduler`, started by [`Builder::with_scheduler`](crate::Builder::with_scheduler).
     Scheduler,
+    /// `kwok`, simulating nodes and pods, started by [`Builder::with_kwok`](crate::Builder::with_kwok).
+    Kwok,
 }
 
 impl Component {
@@ -24,6 +26,7 @@ impl Component {
             Component::ApiServer => "kube-apiserver",
             Component::ControllerManager => "kube-controller-manager",
             Component::Scheduler => "kube-scheduler",
+            Component::Kwok => "kwok",
         }
     }
 }

@@ -78,10 +78,12 @@ const AUDIT_POLICY: &str = r#"{
 pub struct Builder {
     controller_manager: bool,
     scheduler: bool,
+    kwok: bool,
     verbosity: u8,
     audit_log: bool,
     ready_timeout: Duration,
     apiserver_args: Vec<String>,
+    root_dir: Option<PathBuf>,
 }
 
 impl Default for Builder {
@@ -89,10 +91,12 @@ impl Default for Builder {
         Self {
             controller_manager: false,
             scheduler: false,
+            kwok: false,
             verbosity: DEFAULT_VERBOSITY,
             audit_log: true,
             ready_timeout: DEFAULT_READY_TIMEOUT,
             apiserver_args: Vec::new(),
+            root_dir: None,
         }
     }
 }
@@ -110,6 +114,16 @@ impl Builder {
     /// exist, e.g. nodes simulated by kwok.
     pub fn with_scheduler(mut self) -> Self {
         self.scheduler = true;
+        self
+    }
+
+    /// Also starts kube-scheduler and kwok, and creates the fake Nodes
+    /// [`KWOK_NODES`](crate::KWOK_NODES) that kwok manages, so pods are scheduled and become
+    /// `Running` and `Ready` (kwok's built-in stages; no containers run). With
+    /// [`with_controller_manager`](Self::with_controller_manager), Deployments get ready replicas.
+    pub fn with_kwok(mut self) -> Self {
+        self.scheduler = true;
+        self.kwok = true;
         self
     }
 
@@ -139,6 +153,15 @@ impl Builder {
         self
     }
 
+    /// Keeps everything (certificates, etcd data, logs, kubeconfig) in `dir` instead of a new
+    /// temporary directory, e.g. for a long-running local cluster. The directory is created
+    /// when absent and, as a temporary one, removed when the control plane stops (unless
+    /// [`KEEP_ENV`] is set); every component's command line names it.
+    pub fn root_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.root_dir = Some(dir.into());
+        self
+    }
+
     /// Finds the binaries (see the crate documentation), starts the components in order and
     /// waits until each is ready.
     ///
@@ -162,12 +185,19 @@ impl Builder {
             .scheduler
             .then(|| binaries.path(Component::Scheduler))
             .transpose()?;
+        let kwok = self
+            .kwok
+            .then(|| binaries.path(Component::Kwok))
+            .transpose()?;
 
         let started = Instant::now();
         let keep = std::env::var(KEEP_ENV).is_ok_and(|v| !v.is_empty() && v != "0");
         // Drop order on an early return is the reverse of declaration: processes, then the
         // watchdog, then the directory.
-        let root = RootDir::create(keep)?;
+        let root = match &self.root_dir {
+            Some(dir) => RootDir::at(dir, keep)?,
+            None => RootDir::create(keep)?,
+        };
         let mut watchdog = Watchdog::spawn(&root.path, keep)?;
         let pki = Pki::generate(&root.subdir("pki")?)?;
         let mut launch = Launch {
@@ -190,6 +220,9 @@ impl Builder {
         }
         if let Some(binary) = scheduler {
             processes.push(launch.scheduler(&binary, &api, self.verbosity).await?);
+        }
+        if let Some(binary) = kwok {
+            processes.push(launch.kwok(&binary, &api).await?);
         }
 
         let started_in = started.elapsed();
@@ -361,6 +394,14 @@ impl RootDir {
                 std::env::temp_dir(),
             ))?
             .keep();
+        Ok(Self { path, keep })
+    }
+
+    fn at(dir: &Path, keep: bool) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir).map_err(Error::filesystem("creating", dir))?;
+        let path = dir
+            .canonicalize()
+            .map_err(Error::filesystem("resolving", dir))?;
         Ok(Self { path, keep })
     }
 
@@ -604,6 +645,24 @@ impl Launch<'_> {
         }
     }
 
+    /// Starts kwok and creates its fake Nodes; it is ready when kwok has made them `Ready`.
+    async fn kwok(&mut self, binary: &Path, api: &ApiServer) -> Result<Process, Error> {
+        let component = Component::Kwok;
+        let dir = self.dir(component)?;
+        let client = Client::try_from(api.config.clone())
+            .map_err(Error::kube("building a client for kube-apiserver"))?;
+        crate::kwok::create_nodes(&client).await?;
+        let args = crate::kwok::args(&api.kubeconfig, &dir)?;
+        let mut process = self.spawn(component, binary, &args)?;
+        let waited_for = format!(
+            "{component} to make the fake Nodes {} Ready",
+            crate::KWOK_NODES.join(", ")
+        );
+        self.wait_ready(&mut process, waited_for, &Probe::KwokNodes(client))
+            .await?;
+        Ok(process)
+    }
+
     /// Probes until `probe` passes, `process` exits, or the timeout passes.
     async fn wait_ready(
         &self,
@@ -676,6 +735,8 @@ enum Probe {
     /// kube-controller-manager's `/healthz` is ok and its serviceaccount controller has created
     /// the `default` ServiceAccount of namespace `default`.
     ControllerManager { health: Client, api: Client },
+    /// Every fake Node of kwok is `Ready`.
+    KwokNodes(Client),
 }
 
 impl Probe {
@@ -684,6 +745,7 @@ impl Probe {
         match self {
             Probe::EtcdHealth(address) => etcd_health(*address).await,
             Probe::Ok { client, path } => get_ok(client, path).await,
+            Probe::KwokNodes(client) => crate::kwok::nodes_ready(client).await,
             Probe::ControllerManager { health, api } => {
                 get_ok(health, "/healthz").await?;
                 let service_accounts = Api::<ServiceAccount>::namespaced(api.clone(), "default");

@@ -2,7 +2,9 @@
 //! starts one: etcd and kube-apiserver (optionally kube-controller-manager and kube-scheduler) as
 //! child processes on free ports of 127.0.0.1, with a generated CA, an admin client certificate
 //! and service-account keys, all in one temporary directory. No kubelet runs, so pods are never
-//! started; everything the API server and the controllers do is real.
+//! started; everything the API server and the controllers do is real. With
+//! [`Builder::with_kwok`], kwok simulates fake Nodes ([`KWOK_NODES`]) and the pods scheduled onto
+//! them, which become `Running` and `Ready` without any container.
 //!
 //! Start with [`shared`] — one control plane per test binary, started on first use — and give each
 //! test its own [`TestNamespace`] from [`ControlPlane::namespace`]. Start a private
@@ -42,6 +44,7 @@ mod binaries;
 mod component;
 mod control_plane;
 mod error;
+mod kwok;
 mod namespace;
 mod pki;
 mod process;
@@ -50,6 +53,7 @@ pub use binaries::BIN_DIR_ENV;
 pub use component::Component;
 pub use control_plane::{Builder, ControlPlane, KEEP_ENV};
 pub use error::Error;
+pub use kwok::{KWOK_NODE_ANNOTATION, KWOK_NODES};
 pub use namespace::{TEST_NAMESPACE_LABEL, TestNamespace};
 
 use tokio::sync::OnceCell;

@@ -16,6 +16,8 @@ SUCCESS_RATE = "istio-success-rate"
 LATENCY_P99 = "istio-latency-p99"
 TARGET_RETRY = timedelta(seconds=5)
 """How soon to look again for a target Deployment that does not exist yet."""
+READY_RETRY = timedelta(seconds=1)
+"""How soon to look again at a Deployment whose replicas are not all ready."""
 
 Ctx = Context[Spec, Info]
 
@@ -121,10 +123,11 @@ def _reading(metric: Metric, name: str) -> tuple[analysis.Reading, QueryResult]:
 
 
 def evaluate_at(ctx: Ctx, now: datetime) -> Outcome:
-    """Restarts on a newer revision, else judges the canary and steps, holds, fails, promotes
-    or rolls back."""
+    """Restarts on a newer revision, else, once the canary's replicas are all ready, judges the
+    canary and steps, holds, fails, promotes or rolls back."""
     spec, info = ctx.spec, _info(ctx)
-    found = _target(spec, ctx.objects(DEPLOYMENTS))
+    deployments = ctx.objects(DEPLOYMENTS)
+    found = _target(spec, deployments)
     if found is not None and found[1] != info.canary_revision:
         replaced = info.canary_revision
         return _start_analysis(spec, Outcome.stay(), info, found[0], found[1], replaced)
@@ -132,6 +135,12 @@ def evaluate_at(ctx: Ctx, now: datetime) -> Outcome:
     wait = analysis.until_due(info.last_check_time, interval, now)
     if wait is not None:
         return Outcome.stay().status(info).requeue_after(wait)
+    # No check, and no step, before every canary replica runs the revision and is ready.
+    canary = _tracked(deployments, release.canary_name(spec))
+    waiting_for = release.rolled_out(canary, found[0] if found is not None else canary)
+    if waiting_for is not None:
+        info.message = f"waiting for the canary: {waiting_for}"
+        return Outcome.stay().status(info).requeue_after(READY_RETRY)
 
     rate, rate_query = _reading(ctx.metric(SUCCESS_RATE), "successRate")
     p99, p99_query = _reading(ctx.metric(LATENCY_P99), "latencyP99")
@@ -168,14 +177,28 @@ def evaluate_at(ctx: Ctx, now: datetime) -> Outcome:
 
 
 def promoting(ctx: Ctx) -> Outcome:
-    """Copies the canary's template to the primary, routes everything to it, scales the
-    canary down."""
+    """Copies the canary's template to the primary; once every primary replica runs it and is
+    ready, routes everything to the primary and scales the canary down. Until then the canary
+    keeps its share of the traffic."""
     spec, info = ctx.spec, _info(ctx)
     deployments = ctx.objects(DEPLOYMENTS)
     canary = _tracked(deployments, release.canary_name(spec))
     primary = release.find(deployments, release.primary_name(spec))
     count = release.replicas(primary if primary is not None else canary)
     rev = info.canary_revision
+    waiting_for = (
+        f"{release.primary_name(spec)} is not in the cache yet"
+        if primary is None
+        else release.rolled_out(primary, canary)
+    )
+    if waiting_for is not None:
+        info.message = f"promoting revision {rev}: {waiting_for}"
+        return (
+            Outcome.stay()
+            .output(release.deployment(release.primary_name(spec), canary, count))
+            .status(info)
+            .requeue_after(READY_RETRY)
+        )
     info.primary_revision = rev
     info.current_weight = 0
     info.message = f"revision {rev} promoted after {info.iteration} checks"

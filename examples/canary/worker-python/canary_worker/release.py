@@ -27,6 +27,34 @@ def replicas(deployment: dict[str, Any]) -> int:
     return int(value) if value is not None else 1
 
 
+def rolled_out(deployment: dict[str, Any], source: dict[str, Any]) -> str | None:
+    """None when `deployment` runs the pod template of `source` on all its replicas, each ready
+    and no old one left (as `kubectl rollout status` judges it); else what it still waits for."""
+    name = (deployment.get("metadata") or {}).get("name", "")
+
+    def template_spec(d: dict[str, Any]) -> Any:
+        return ((d.get("spec") or {}).get("template") or {}).get("spec")
+
+    if template_spec(deployment) != template_spec(source):
+        return f"{name} does not have the new pod template yet"
+    want = replicas(deployment)
+    status = deployment.get("status") or {}
+
+    def count(field: str) -> int:
+        return int(status.get(field) or 0)
+
+    generation = int((deployment.get("metadata") or {}).get("generation") or 0)
+    if count("observedGeneration") < generation:
+        return f"{name} has not started its rollout yet"
+    ready = min(count("readyReplicas"), count("updatedReplicas"))
+    if ready < want:
+        return f"{name} has {ready} of {want} replicas ready"
+    old = count("replicas") - want
+    if old > 0:
+        return f"{name} still has {old} old replicas"
+    return None
+
+
 def deployment(name: str, source: dict[str, Any], count: int) -> dict[str, Any]:
     """A Deployment `name` running `source`'s pod template, its pods labelled app=<name>."""
     template = copy.deepcopy((source.get("spec") or {}).get("template") or {})

@@ -9,7 +9,7 @@ from typing import Any
 
 from autopilot_sdk import Context, Metric, Outcome
 
-from canary_worker import analysis, phases, revision
+from canary_worker import analysis, phases, release, revision
 from canary_worker.model import Info, Release, Spec
 
 SPEC = Spec.model_validate(
@@ -43,10 +43,25 @@ def target(image: str) -> dict[str, Any]:
 
 
 def tracked(name: str, image: str, replicas: int) -> dict[str, Any]:
+    """A Deployment of the operator's, rolled out: every replica updated and ready."""
     d = copy.deepcopy(target(image))
     d["metadata"]["name"] = name
+    d["metadata"]["generation"] = 2
     d["spec"]["replicas"] = replicas
     d["spec"]["template"]["metadata"]["labels"]["app"] = name
+    d["status"] = {
+        "observedGeneration": 2,
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": replicas,
+    }
+    return d
+
+
+def with_ready(deployment: dict[str, Any], ready: int) -> dict[str, Any]:
+    """`deployment` with only `ready` of its replicas ready."""
+    d = copy.deepcopy(deployment)
+    d["status"]["readyReplicas"] = ready
     return d
 
 
@@ -146,11 +161,13 @@ def test_waiting_starts_an_analysis_of_a_new_revision_only() -> None:
     assert phases.waiting(ctx("Waiting", rolled_back, [target("web:2")])).next_phase is None
 
 
-def evaluating(info: Info, rate: Metric, p99: Metric) -> Outcome:
+def evaluating(
+    info: Info, rate: Metric, p99: Metric, canary: dict[str, Any] | None = None
+) -> Outcome:
     deployments = [
         target("web:2"),
         tracked("web-primary", "web:1", 2),
-        tracked("web-canary", "web:2", 2),
+        canary if canary is not None else tracked("web-canary", "web:2", 2),
     ]
     metrics = {phases.SUCCESS_RATE: rate, phases.LATENCY_P99: p99}
     return phases.evaluate_at(
@@ -219,10 +236,73 @@ def test_evaluating_restarts_on_a_newer_revision() -> None:
     assert out.events[0].reason == "AnalysisRestarted"
 
 
-def test_promoting_copies_the_canary_to_the_primary() -> None:
+def test_evaluating_waits_for_the_canary_to_be_ready() -> None:
+    # Not every replica ready; the cache still showing the template of the revision before.
+    for canary in (
+        with_ready(tracked("web-canary", "web:2", 2), 1),
+        tracked("web-canary", "web:1", 2),
+    ):
+        out = evaluating(analysing(20, 0), Metric.scalar(1.0), Metric.scalar(20.0), canary)
+        assert out.next_phase is None
+        assert out.outputs == [] and out.events == []
+        info = info_of(out)
+        assert (info.current_weight, info.iteration) == (20, 0)
+        assert info.message.startswith("waiting for the canary: web-canary"), info.message
+        assert out.requeue == phases.READY_RETRY
+
+
+def test_rolled_out_means_every_replica_new_and_ready() -> None:
+    source = {"spec": {"template": {"spec": {"containers": [{"image": "web:2"}]}}}}
+
+    def d(image: str, **status: int) -> dict[str, Any]:
+        done = {"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2}
+        return {
+            "metadata": {"name": "web-primary", "generation": 3},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [{"image": image}]}}},
+            "status": {**done, **status},
+        }
+
+    assert release.rolled_out(d("web:2"), source) is None
+    assert release.rolled_out(d("web:2", readyReplicas=1), source) == (
+        "web-primary has 1 of 2 replicas ready"
+    )
+    assert release.rolled_out(d("web:2", replicas=3), source) == (
+        "web-primary still has 1 old replicas"
+    )
+    assert release.rolled_out(d("web:2", observedGeneration=2), source) == (
+        "web-primary has not started its rollout yet"
+    )
+    assert release.rolled_out(d("web:1"), source) == (
+        "web-primary does not have the new pod template yet"
+    )
+
+
+def test_promoting_waits_for_the_primary_rollout() -> None:
     deployments = [
         target("web:2"),
         tracked("web-primary", "web:1", 3),
+        tracked("web-canary", "web:2", 2),
+    ]
+    out = phases.promoting(ctx("Promoting", analysing(40, 0), deployments))
+    assert out.next_phase is None
+    assert len(out.outputs) == 1
+    primary = named(out, "Deployment", "web-primary")
+    assert primary["spec"]["replicas"] == 3
+    assert primary["spec"]["template"]["spec"]["containers"][0]["image"] == "web:2"
+    info = info_of(out)
+    assert info.current_weight == 40
+    assert info.history == []
+
+    deployments[1] = with_ready(tracked("web-primary", "web:2", 3), 2)
+    out = phases.promoting(ctx("Promoting", analysing(40, 0), deployments))
+    assert out.next_phase is None
+    assert info_of(out).message.endswith("web-primary has 2 of 3 replicas ready")
+
+
+def test_promoting_copies_the_canary_to_the_primary() -> None:
+    deployments = [
+        target("web:2"),
+        tracked("web-primary", "web:2", 3),
         tracked("web-canary", "web:2", 2),
     ]
     out = phases.promoting(ctx("Promoting", analysing(40, 0), deployments))

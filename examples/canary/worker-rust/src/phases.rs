@@ -18,6 +18,9 @@ const LATENCY_P99: &str = "istio-latency-p99";
 /// How soon to look again for a target Deployment that does not exist yet.
 const TARGET_RETRY: Duration = Duration::from_secs(5);
 
+/// How soon to look again at a Deployment whose replicas are not all ready.
+const READY_RETRY: Duration = Duration::from_secs(1);
+
 type Handled = Result<Outcome<Info>, WorkerError>;
 
 /// Creates the primary and canary Deployments, their Services and a route sending everything
@@ -75,8 +78,9 @@ pub async fn waiting(ctx: Context<Spec, Info>) -> Handled {
     )
 }
 
-/// One check per interval: restart on a newer revision, else judge the canary's metrics and
-/// step its weight, count a failure, hold, promote or roll back.
+/// One check per interval, once the canary's replicas are all ready: restart on a newer
+/// revision, else judge the canary's metrics and step its weight, count a failure, hold,
+/// promote or roll back.
 pub async fn evaluating(ctx: Context<Spec, Info>) -> Handled {
     evaluate_at(&ctx, SystemTime::now())
 }
@@ -89,7 +93,9 @@ pub async fn evaluating(ctx: Context<Spec, Info>) -> Handled {
 pub fn evaluate_at(ctx: &Context<Spec, Info>, now: SystemTime) -> Handled {
     let spec = ctx.spec();
     let mut info = ctx.status_info().cloned().unwrap_or_default();
-    if let Some((target, revision)) = target(spec, ctx.objects_json(DEPLOYMENTS)?)
+    let deployments = ctx.objects_json(DEPLOYMENTS)?;
+    let found = target(spec, deployments);
+    if let Some((target, revision)) = found.clone()
         && revision != info.canary_revision
     {
         let replaced = info.canary_revision.clone();
@@ -105,6 +111,13 @@ pub fn evaluate_at(ctx: &Context<Spec, Info>, now: SystemTime) -> Handled {
     let interval = duration(&spec.interval, "interval")?;
     if let Some(wait) = analysis::until_due(info.last_check_time.as_deref(), interval, now) {
         return Ok(Outcome::stay().status(info).requeue_after(wait));
+    }
+    // No check, and no step, before every canary replica runs the revision and is ready.
+    let canary = tracked(deployments, &release::canary_name(spec))?;
+    let source = found.map_or(canary, |(target, _)| target);
+    if let Err(waiting) = release::rolled_out(canary, source) {
+        info.message = format!("waiting for the canary: {waiting}");
+        return Ok(Outcome::stay().status(info).requeue_after(READY_RETRY));
     }
 
     let (rate, rate_query) = reading(ctx.metric(SUCCESS_RATE)?, "successRate");
@@ -155,16 +168,37 @@ pub fn evaluate_at(ctx: &Context<Spec, Info>, now: SystemTime) -> Handled {
     Ok(outcome.status(info).requeue_after(interval))
 }
 
-/// Copies the canary's template to the primary, routes everything to the primary and scales
-/// the canary down.
+/// Copies the canary's template to the primary; once every primary replica runs it and is
+/// ready, routes everything to the primary and scales the canary down. Until then the canary
+/// keeps its share of the traffic.
 pub async fn promoting(ctx: Context<Spec, Info>) -> Handled {
     let spec = ctx.spec();
     let mut info = ctx.status_info().cloned().unwrap_or_default();
     let deployments = ctx.objects_json(DEPLOYMENTS)?;
     let canary = tracked(deployments, &release::canary_name(spec))?;
-    let replicas = release::find(deployments, &release::primary_name(spec))
-        .map_or_else(|| release::replicas(canary), release::replicas);
+    let primary = release::find(deployments, &release::primary_name(spec));
+    let replicas = primary.map_or_else(|| release::replicas(canary), release::replicas);
     let revision = info.canary_revision.clone();
+    let rollout = primary.map_or_else(
+        || {
+            Err(format!(
+                "{} is not in the cache yet",
+                release::primary_name(spec)
+            ))
+        },
+        |primary| release::rolled_out(primary, canary),
+    );
+    if let Err(waiting) = rollout {
+        info.message = format!("promoting revision {revision}: {waiting}");
+        return Ok(Outcome::stay()
+            .output(release::deployment(
+                &release::primary_name(spec),
+                canary,
+                replicas,
+            ))?
+            .status(info)
+            .requeue_after(READY_RETRY));
+    }
     info.primary_revision = revision.clone();
     info.current_weight = 0;
     info.message = format!(

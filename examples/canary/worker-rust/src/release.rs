@@ -30,6 +30,31 @@ pub fn replicas(deployment: &Value) -> i32 {
         .unwrap_or(1)
 }
 
+/// `Ok` when `deployment` runs the pod template of `source` on all its replicas, each ready and
+/// no old one left (as `kubectl rollout status` judges it); else what it is still waiting for.
+pub fn rolled_out(deployment: &Value, source: &Value) -> Result<(), String> {
+    let name = deployment["metadata"]["name"].as_str().unwrap_or_default();
+    if deployment.pointer("/spec/template/spec") != source.pointer("/spec/template/spec") {
+        return Err(format!("{name} does not have the new pod template yet"));
+    }
+    let want = i64::from(replicas(deployment));
+    let status = &deployment["status"];
+    let count = |field: &str| status[field].as_i64().unwrap_or(0);
+    let generation = deployment["metadata"]["generation"].as_i64().unwrap_or(0);
+    if count("observedGeneration") < generation {
+        return Err(format!("{name} has not started its rollout yet"));
+    }
+    let ready = count("readyReplicas").min(count("updatedReplicas"));
+    if ready < want {
+        return Err(format!("{name} has {ready} of {want} replicas ready"));
+    }
+    let old = count("replicas") - want;
+    if old > 0 {
+        return Err(format!("{name} still has {old} old replicas"));
+    }
+    Ok(())
+}
+
 /// A Deployment called `name` running the pod template of `source`, its pods labelled
 /// `app=<name>` so that each Service selects exactly one track.
 pub fn deployment(name: &str, source: &Value, replicas: i32) -> outputs::Deployment {
@@ -124,6 +149,41 @@ mod tests {
         assert_eq!(hr["spec"]["parentRefs"][0]["name"], "web");
         assert_eq!(hr["spec"]["rules"][0]["backendRefs"][0]["weight"], 0);
         assert_eq!(canary_weight_of(&hr), Some(100));
+    }
+
+    #[test]
+    fn rolled_out_means_every_replica_new_and_ready() {
+        let source = json!({"spec": {"template": {"spec": {"containers": [{"image": "web:2"}]}}}});
+        let d = |image: &str, status: Value| {
+            json!({"metadata": {"name": "web-primary", "generation": 3},
+                "spec": {"replicas": 2, "template": {"spec": {"containers": [{"image": image}]}}},
+                "status": status})
+        };
+        let done = json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2,
+            "readyReplicas": 2});
+        assert_eq!(rolled_out(&d("web:2", done.clone()), &source), Ok(()));
+        let mut status = done.clone();
+        status["readyReplicas"] = json!(1);
+        assert_eq!(
+            rolled_out(&d("web:2", status), &source),
+            Err("web-primary has 1 of 2 replicas ready".into())
+        );
+        let mut status = done.clone();
+        status["replicas"] = json!(3);
+        assert_eq!(
+            rolled_out(&d("web:2", status), &source),
+            Err("web-primary still has 1 old replicas".into())
+        );
+        let mut status = done.clone();
+        status["observedGeneration"] = json!(2);
+        assert_eq!(
+            rolled_out(&d("web:2", status), &source),
+            Err("web-primary has not started its rollout yet".into())
+        );
+        assert_eq!(
+            rolled_out(&d("web:1", done), &source),
+            Err("web-primary does not have the new pod template yet".into())
+        );
     }
 
     #[test]

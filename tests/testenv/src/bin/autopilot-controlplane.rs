@@ -1,20 +1,26 @@
 //! Runs the local control plane until Ctrl-C or SIGTERM: etcd, kube-apiserver and
 //! kube-controller-manager on free loopback ports, with the kubeconfig copied to the path given
 //! as the first argument (default `./kubeconfig`). Used by the demo and for local development.
+//! With `--kwok` first, also kube-scheduler and kwok with two fake Nodes, so pods run (simulated).
 use std::path::PathBuf;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let kwok = args.first().is_some_and(|a| a == "--kwok");
+    if kwok {
+        args.remove(0);
+    }
     let target = PathBuf::from(
-        std::env::args()
-            .nth(1)
+        args.into_iter()
+            .next()
             .unwrap_or_else(|| "kubeconfig".into()),
     );
-    let cp = match autopilot_testenv::ControlPlane::builder()
-        .with_controller_manager()
-        .start()
-        .await
-    {
+    let mut builder = autopilot_testenv::ControlPlane::builder().with_controller_manager();
+    if kwok {
+        builder = builder.with_kwok();
+    }
+    let cp = match builder.start().await {
         Ok(cp) => cp,
         Err(e) => {
             eprintln!("autopilot-controlplane: {e}");

@@ -15,12 +15,22 @@ fn target(image: &str) -> Value {
             "spec": {"containers": [{"name": "app", "image": image}]}}}})
 }
 
+/// A Deployment of the operator's, rolled out: every replica updated and ready.
 fn tracked(name: &str, image: &str, replicas: i32) -> Value {
     let mut d = target(image);
     d["metadata"]["name"] = json!(name);
+    d["metadata"]["generation"] = json!(2);
     d["spec"]["replicas"] = json!(replicas);
     d["spec"]["template"]["metadata"]["labels"]["app"] = json!(name);
+    d["status"] = json!({"observedGeneration": 2, "replicas": replicas,
+        "updatedReplicas": replicas, "readyReplicas": replicas});
     d
+}
+
+/// `deployment` with only `ready` of its replicas ready.
+fn with_ready(mut deployment: Value, ready: i32) -> Value {
+    deployment["status"]["readyReplicas"] = json!(ready);
+    deployment
 }
 
 fn rev(image: &str) -> String {
@@ -150,14 +160,19 @@ async fn waiting_starts_an_analysis_of_a_new_revision_only() {
 }
 
 fn evaluating_ctx(info: &Info, rate: Metric, p99: Metric) -> Context<Spec, Info> {
+    evaluating_ctx_with(info, rate, p99, tracked("web-canary", "web:2", 2))
+}
+
+fn evaluating_ctx_with(
+    info: &Info,
+    rate: Metric,
+    p99: Metric,
+    canary: Value,
+) -> Context<Spec, Info> {
     ctx(
         "Evaluating",
         info,
-        vec![
-            target("web:2"),
-            tracked("web-primary", "web:1", 2),
-            tracked("web-canary", "web:2", 2),
-        ],
+        vec![target("web:2"), tracked("web-primary", "web:1", 2), canary],
     )
     .metric(
         SUCCESS_RATE,
@@ -263,6 +278,89 @@ fn evaluating_restarts_on_a_newer_revision() {
     assert_eq!(out.events()[0].reason, "AnalysisRestarted");
 }
 
+#[test]
+fn evaluating_waits_for_the_canary_to_be_ready() {
+    let info = analysing(20, 0);
+    for canary in [
+        with_ready(tracked("web-canary", "web:2", 2), 1),
+        // The cache still shows the template of the revision before.
+        tracked("web-canary", "web:1", 2),
+    ] {
+        let c = evaluating_ctx_with(&info, Metric::scalar(1.0), Metric::scalar(20.0), canary);
+        let out = evaluate_at(&c, SystemTime::now()).unwrap();
+        assert_eq!(out.next_phase(), None);
+        assert!(out.outputs().is_empty(), "no step: {:?}", out.outputs());
+        assert!(out.events().is_empty());
+        let seen = out.status_info().unwrap();
+        assert_eq!(
+            (seen.current_weight, seen.iteration),
+            (20, 0),
+            "no check counted"
+        );
+        assert!(
+            seen.message
+                .starts_with("waiting for the canary: web-canary"),
+            "{}",
+            seen.message
+        );
+        assert_eq!(out.requeue(), Some(READY_RETRY));
+    }
+}
+
+#[tokio::test]
+async fn promoting_waits_for_the_primary_rollout() {
+    let c = ctx(
+        "Promoting",
+        &analysing(40, 0),
+        vec![
+            target("web:2"),
+            tracked("web-primary", "web:1", 3),
+            tracked("web-canary", "web:2", 2),
+        ],
+    )
+    .build()
+    .unwrap();
+    let out = promoting(c).await.unwrap();
+    assert_eq!(out.next_phase(), None);
+    assert_eq!(
+        out.outputs().len(),
+        1,
+        "only the primary: {:?}",
+        out.outputs()
+    );
+    let primary = named(&out, "Deployment", "web-primary");
+    assert_eq!(primary["spec"]["replicas"], 3);
+    assert_eq!(
+        primary["spec"]["template"]["spec"]["containers"][0]["image"],
+        "web:2"
+    );
+    let info = out.status_info().unwrap();
+    assert_eq!(info.current_weight, 40, "the canary keeps its traffic");
+    assert!(info.history.is_empty());
+
+    let c = ctx(
+        "Promoting",
+        &analysing(40, 0),
+        vec![
+            target("web:2"),
+            with_ready(tracked("web-primary", "web:2", 3), 2),
+            tracked("web-canary", "web:2", 2),
+        ],
+    )
+    .build()
+    .unwrap();
+    let out = promoting(c).await.unwrap();
+    assert_eq!(out.next_phase(), None);
+    assert!(
+        out.status_info()
+            .unwrap()
+            .message
+            .ends_with("web-primary has 2 of 3 replicas ready"),
+        "{}",
+        out.status_info().unwrap().message
+    );
+}
+
 #[tokio::test]
 async fn promoting_copies_the_canary_to_the_primary() {
     let c = ctx(
@@ -270,7 +368,7 @@ async fn promoting_copies_the_canary_to_the_primary() {
         &analysing(40, 0),
         vec![
             target("web:2"),
-            tracked("web-primary", "web:1", 3),
+            tracked("web-primary", "web:2", 3),
             tracked("web-canary", "web:2", 2),
         ],
     )

@@ -1,0 +1,729 @@
+//! `ap deploy`, `ap undeploy`, `ap status`: the generated manifests on a cluster, through the
+//! Kubernetes API with server-side apply (no kubectl).
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use autopilot_model::Model;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PropagationPolicy,
+};
+use kube::discovery::{ApiCapabilities, Scope};
+use kube::{Client, ResourceExt as _};
+use serde_json::{Value, json};
+
+/// The field manager of every server-side apply by `ap`.
+pub(crate) const FIELD_MANAGER: &str = "ap";
+/// The label every object `ap deploy` creates carries, with the value [`MANAGED_BY_VALUE`].
+pub(crate) const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// See [`MANAGED_BY`].
+pub(crate) const MANAGED_BY_VALUE: &str = "ap";
+/// The label naming the operator an object belongs to.
+pub(crate) const PART_OF: &str = "app.kubernetes.io/part-of";
+
+/// Where to find the cluster.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ClusterArgs {
+    /// Kubeconfig file; without it, KUBECONFIG, ~/.kube/config or the in-cluster config.
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+}
+
+impl ClusterArgs {
+    pub(crate) async fn client(&self) -> anyhow::Result<Client> {
+        let config = crate::kube_util::config(self.kubeconfig.as_deref()).await?;
+        Ok(Client::try_from(config)?)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DeployArgs {
+    /// The project directory (after `ap generate`).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Namespace of the scheduler and the workers (default: the one of `ap generate
+    /// --namespace`); created when absent.
+    #[arg(long, short)]
+    namespace: Option<String>,
+    /// Worker image: `IMAGE` when the project has one worker, else `WORKER=IMAGE`; repeatable.
+    #[arg(long, value_name = "[WORKER=]IMAGE")]
+    image: Vec<String>,
+    /// The autopilot-scheduler image.
+    #[arg(long, value_name = "IMAGE")]
+    scheduler_image: Option<String>,
+    /// Do not wait for the Deployments to roll out (a cluster without nodes, such as `ap cluster
+    /// up`, never starts pods).
+    #[arg(long)]
+    no_wait: bool,
+    /// Send everything to the API server as a dry run (validated and defaulted, not stored).
+    #[arg(long)]
+    dry_run: bool,
+    /// How long to wait for the rollout.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct UndeployArgs {
+    /// The project directory.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Namespace given to `ap deploy`.
+    #[arg(long, short)]
+    namespace: Option<String>,
+    /// Also delete every custom resource of the operator's kind and the CRD.
+    #[arg(long)]
+    all: bool,
+    /// How long to wait until everything is gone.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct StatusArgs {
+    /// The project directory.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Only this namespace (default: all namespaces).
+    #[arg(long, short)]
+    namespace: Option<String>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// One object to apply, with where it goes.
+struct Object {
+    value: Value,
+}
+
+impl Object {
+    fn kind(&self) -> &str {
+        self.value["kind"].as_str().unwrap_or_default()
+    }
+    fn api_version(&self) -> &str {
+        self.value["apiVersion"].as_str().unwrap_or_default()
+    }
+    fn name(&self) -> &str {
+        self.value["metadata"]["name"].as_str().unwrap_or_default()
+    }
+    fn gvk(&self) -> GroupVersionKind {
+        let (group, version) = self
+            .api_version()
+            .split_once('/')
+            .unwrap_or(("", self.api_version()));
+        GroupVersionKind::gvk(group, version, self.kind())
+    }
+    fn describe(&self) -> String {
+        format!("{}/{}", self.kind(), self.name())
+    }
+}
+
+pub(crate) fn load(dir: &Path) -> anyhow::Result<Model> {
+    autopilot_model::load_dir(dir).map_err(|diagnostics| {
+        anyhow::anyhow!(
+            "{}",
+            diagnostics
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })
+}
+
+fn read_manifest(path: &Path) -> anyhow::Result<Vec<Value>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {} (run `ap generate` first)", path.display()))?;
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
+        .with_context(|| format!("parsing {}", path.display()))?;
+    Ok(docs.into_iter().filter(|d| d.is_object()).collect())
+}
+
+/// Everything `ap deploy` applies, in order: the namespace, the CRD, RBAC, the ConfigMap, the
+/// scheduler and the separate workers.
+pub(crate) struct Plan {
+    operator: String,
+    namespace: String,
+    objects: Vec<Object>,
+}
+
+impl Plan {
+    pub(crate) fn build(
+        dir: &Path,
+        namespace: Option<&str>,
+        images: &[String],
+        scheduler_image: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let model = load(dir)?;
+        let operator = model.project.operator_name.clone();
+        let deploy = dir.join("deploy");
+        let mut docs = read_manifest(&deploy.join("crd.yaml"))?;
+        let rbac = read_manifest(&deploy.join("rbac.yaml"))?;
+        let generated_namespace = rbac
+            .iter()
+            .find(|d| d["kind"] == "ServiceAccount")
+            .and_then(|d| d["metadata"]["namespace"].as_str())
+            .unwrap_or("default")
+            .to_owned();
+        let namespace = namespace.map_or(generated_namespace, str::to_owned);
+        docs.extend(rbac);
+        let project_text = std::fs::read_to_string(dir.join("autopilot.yaml"))?;
+        let operator_text =
+            std::fs::read_to_string(dir.join("autopilot-operator.yaml")).unwrap_or_default();
+        docs.push(json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": format!("{operator}-config")},
+            "data": {"autopilot.yaml": project_text, "autopilot-operator.yaml": operator_text},
+        }));
+        docs.extend(read_manifest(&deploy.join("scheduler.yaml"))?);
+        if deploy.join("workers.yaml").is_file() {
+            docs.extend(read_manifest(&deploy.join("workers.yaml"))?);
+        }
+
+        let images = worker_images(&model, images)?;
+        let mut objects = vec![Object {
+            value: json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+        }];
+        for mut value in docs {
+            let kind = value["kind"].as_str().unwrap_or_default().to_owned();
+            let metadata = value["metadata"].as_object_mut().context("no metadata")?;
+            if !is_cluster_scoped(&kind) {
+                metadata.insert("namespace".into(), json!(namespace));
+            }
+            if kind == "ClusterRoleBinding"
+                && let Some(subjects) = value["subjects"].as_array_mut()
+            {
+                for s in subjects {
+                    s["namespace"] = json!(namespace);
+                }
+            }
+            let deployment_worker = value["metadata"]["name"].as_str().map(str::to_owned);
+            if kind == "Deployment"
+                && let Some(containers) =
+                    value["spec"]["template"]["spec"]["containers"].as_array_mut()
+            {
+                for c in containers {
+                    let name = c["name"].as_str().unwrap_or_default().to_owned();
+                    if name == "scheduler" {
+                        if let Some(image) = scheduler_image {
+                            c["image"] = json!(image);
+                        }
+                    } else {
+                        let worker = if name == "worker" {
+                            deployment_worker.clone().unwrap_or_default()
+                        } else {
+                            name
+                        };
+                        if let Some(image) = images.get(&worker) {
+                            c["image"] = json!(image);
+                        }
+                    }
+                }
+            }
+            objects.push(Object { value });
+        }
+        for object in &mut objects {
+            let metadata = &mut object.value["metadata"];
+            if !metadata["labels"].is_object() {
+                metadata["labels"] = json!({});
+            }
+            metadata["labels"][MANAGED_BY] = json!(MANAGED_BY_VALUE);
+            metadata["labels"][PART_OF] = json!(operator);
+            // The pod templates carry the labels as well, so `ap logs` finds the pods.
+            if object.value["kind"] == "Deployment" {
+                let labels = &mut object.value["spec"]["template"]["metadata"]["labels"];
+                labels[MANAGED_BY] = json!(MANAGED_BY_VALUE);
+                labels[PART_OF] = json!(operator);
+            }
+        }
+        Ok(Self {
+            operator,
+            namespace,
+            objects,
+        })
+    }
+}
+
+/// Whether `kind`, one of those `ap generate` writes, is cluster-scoped.
+fn is_cluster_scoped(kind: &str) -> bool {
+    matches!(
+        kind,
+        "CustomResourceDefinition" | "ClusterRole" | "ClusterRoleBinding" | "Namespace"
+    )
+}
+
+fn worker_images(model: &Model, images: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let workers: Vec<&str> = model
+        .project
+        .workers
+        .iter()
+        .map(|w| w.name.as_str())
+        .collect();
+    let mut out = BTreeMap::new();
+    for image in images {
+        match image.split_once('=') {
+            Some((worker, image)) => {
+                if !workers.contains(&worker) {
+                    bail!(
+                        "--image {worker}=…: no worker named {worker} (workers: {})",
+                        workers.join(", ")
+                    );
+                }
+                out.insert(worker.to_owned(), image.to_owned());
+            }
+            None if workers.len() == 1 => {
+                out.insert(workers[0].to_owned(), image.clone());
+            }
+            None => bail!(
+                "the project has {} workers: give --image WORKER=IMAGE (workers: {})",
+                workers.len(),
+                workers.join(", ")
+            ),
+        }
+    }
+    Ok(out)
+}
+
+async fn resolve(
+    client: &Client,
+    gvk: &GroupVersionKind,
+) -> anyhow::Result<(ApiResource, ApiCapabilities)> {
+    kube::discovery::pinned_kind(client, gvk)
+        .await
+        .with_context(|| format!("finding {}/{} {}", gvk.group, gvk.version, gvk.kind))
+}
+
+fn api_for(
+    client: &Client,
+    resource: &ApiResource,
+    caps: &ApiCapabilities,
+    namespace: Option<&str>,
+) -> Api<DynamicObject> {
+    match (caps.scope.clone(), namespace) {
+        (Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, resource),
+        _ => Api::all_with(client.clone(), resource),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Runtime::new()?)
+}
+
+pub(crate) fn deploy(args: &DeployArgs) -> anyhow::Result<()> {
+    let plan = Plan::build(
+        &args.dir,
+        args.namespace.as_deref(),
+        &args.image,
+        args.scheduler_image.as_deref(),
+    )?;
+    runtime()?.block_on(async {
+        let client = args.cluster.client().await?;
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        let namespace_exists = namespaces.get_opt(&plan.namespace).await?.is_some();
+        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        params.dry_run = args.dry_run;
+        for object in &plan.objects {
+            if args.dry_run && !namespace_exists && !is_cluster_scoped(object.kind()) {
+                // Nothing namespaced can be checked in a namespace that does not exist yet.
+                println!(
+                    "skipped {} (dry run: namespace {} does not exist)",
+                    object.describe(),
+                    plan.namespace
+                );
+                continue;
+            }
+            if object.kind() == "Namespace" && namespace_exists {
+                println!("namespace {} exists", plan.namespace);
+                continue;
+            }
+            let (resource, caps) = resolve(&client, &object.gvk()).await?;
+            let api = api_for(&client, &resource, &caps, Some(&plan.namespace));
+            api.patch(object.name(), &params, &Patch::Apply(&object.value))
+                .await
+                .with_context(|| format!("applying {}", object.describe()))?;
+            println!(
+                "applied {}{}",
+                object.describe(),
+                if args.dry_run { " (dry run)" } else { "" }
+            );
+            if object.kind() == "CustomResourceDefinition" && !args.dry_run {
+                wait_crd_established(&client, object.name()).await?;
+            }
+        }
+        if args.dry_run {
+            return Ok(());
+        }
+        if args.no_wait {
+            println!(
+                "not waiting for the rollout (--no-wait); `ap status` and `kubectl -n {} get deploy` show it",
+                plan.namespace
+            );
+            return Ok(());
+        }
+        wait_rollout(&client, &plan, args.timeout).await
+    })
+}
+
+pub(crate) async fn wait_crd_established(client: &Client, name: &str) -> anyhow::Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let started = Instant::now();
+    loop {
+        let crd = api.get(name).await?;
+        let established = crd
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
+        if established {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the CRD {name} was not Established within 30s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn wait_rollout(client: &Client, plan: &Plan, timeout: Duration) -> anyhow::Result<()> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let api: Api<Deployment> = Api::namespaced(client.clone(), &plan.namespace);
+    let names: Vec<&str> = plan
+        .objects
+        .iter()
+        .filter(|o| o.kind() == "Deployment")
+        .map(Object::name)
+        .collect();
+    let started = Instant::now();
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let mut last = String::new();
+    loop {
+        let mut line = Vec::new();
+        let mut done = true;
+        for name in &names {
+            let d = api.get(name).await?;
+            let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+            let status = d.status.unwrap_or_default();
+            let updated = status.updated_replicas.unwrap_or(0);
+            let available = status.available_replicas.unwrap_or(0);
+            let current = d.metadata.generation == status.observed_generation;
+            done &= current && updated >= want && available >= want;
+            line.push(format!("{name} {available}/{want} available"));
+        }
+        let line = format!(
+            "rollout [{:>3}s] {}",
+            started.elapsed().as_secs(),
+            line.join(", ")
+        );
+        if interactive {
+            print!("\r{line}");
+            let _ = std::io::stdout().flush();
+        } else if line.split_once(']').map(|x| x.1) != last.split_once(']').map(|x| x.1) {
+            println!("{line}");
+        }
+        last = line;
+        if done {
+            println!("\nrolled out");
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            println!();
+            bail!(
+                "the rollout did not finish within {} (no nodes? use --no-wait)",
+                humantime::format_duration(timeout)
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+pub(crate) fn undeploy(args: &UndeployArgs) -> anyhow::Result<()> {
+    let plan = Plan::build(&args.dir, args.namespace.as_deref(), &[], None)?;
+    let model = load(&args.dir)?;
+    runtime()?.block_on(async {
+        let client = args.cluster.client().await?;
+        if args.all {
+            delete_custom_resources(&client, &model, args.timeout).await?;
+        }
+        let dp = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Foreground),
+            ..DeleteParams::default()
+        };
+        let mut pending = Vec::new();
+        // Reverse order: workloads first, the namespace last.
+        for object in plan.objects.iter().rev() {
+            if object.kind() == "CustomResourceDefinition" && !args.all {
+                println!(
+                    "kept {} (use --all to delete it with every resource)",
+                    object.describe()
+                );
+                continue;
+            }
+            let Ok((resource, caps)) = resolve(&client, &object.gvk()).await else {
+                continue;
+            };
+            let api = api_for(&client, &resource, &caps, Some(&plan.namespace));
+            let Some(live) = api.get_opt(object.name()).await? else {
+                continue;
+            };
+            let labels = live.labels();
+            if labels.get(MANAGED_BY).map(String::as_str) != Some(MANAGED_BY_VALUE)
+                || labels.get(PART_OF) != Some(&plan.operator)
+            {
+                println!(
+                    "kept {} (not created by ap deploy of {})",
+                    object.describe(),
+                    plan.operator
+                );
+                continue;
+            }
+            if object.kind() == "Namespace" {
+                // Everything else is gone first, so nothing of the user's is in it unless they
+                // put it there; then it is kept.
+                continue;
+            }
+            api.delete(object.name(), &dp)
+                .await
+                .with_context(|| format!("deleting {}", object.describe()))?;
+            println!("deleting {}", object.describe());
+            pending.push((api, object.describe(), object.name().to_owned()));
+        }
+        wait_gone(&pending, args.timeout).await?;
+        if let Some(ns) = plan.objects.iter().find(|o| o.kind() == "Namespace") {
+            delete_namespace_if_ours(&client, &plan, ns.name(), args.timeout).await?;
+        }
+        println!("undeployed {}", plan.operator);
+        Ok(())
+    })
+}
+
+async fn wait_gone(
+    pending: &[(Api<DynamicObject>, String, String)],
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    for (api, what, name) in pending {
+        while api.get_opt(name).await?.is_some() {
+            if started.elapsed() > timeout {
+                bail!(
+                    "{what} was still there after {}",
+                    humantime::format_duration(timeout)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    Ok(())
+}
+
+async fn delete_namespace_if_ours(
+    client: &Client,
+    plan: &Plan,
+    name: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::{Namespace, Pod};
+    let api: Api<Namespace> = Api::all(client.clone());
+    let Some(ns) = api.get_opt(name).await? else {
+        return Ok(());
+    };
+    let labels = ns.labels();
+    if labels.get(MANAGED_BY).map(String::as_str) != Some(MANAGED_BY_VALUE)
+        || labels.get(PART_OF) != Some(&plan.operator)
+    {
+        return Ok(());
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), name);
+    if !pods
+        .list(&ListParams::default().limit(1))
+        .await?
+        .items
+        .is_empty()
+    {
+        println!("kept namespace {name}: pods not created by ap still run in it");
+        return Ok(());
+    }
+    api.delete(name, &DeleteParams::default()).await?;
+    println!("deleting Namespace/{name}");
+    let started = Instant::now();
+    while api.get_opt(name).await?.is_some() {
+        if started.elapsed() > timeout {
+            bail!(
+                "Namespace/{name} was still there after {}",
+                humantime::format_duration(timeout)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
+fn custom_resource(model: &Model) -> ApiResource {
+    let project = &model.project;
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(project.group(), project.version(), &project.kind),
+        &project.plural(),
+    )
+}
+
+async fn delete_custom_resources(
+    client: &Client,
+    model: &Model,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let resource = custom_resource(model);
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let Ok(list) = api.list(&ListParams::default()).await else {
+        return Ok(());
+    };
+    let mut pending = Vec::new();
+    for cr in list.items {
+        let ns = cr.namespace().unwrap_or_default();
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &resource);
+        api.delete(&cr.name_any(), &DeleteParams::default()).await?;
+        println!("deleting {}/{} in {ns}", model.project.kind, cr.name_any());
+        pending.push((
+            api,
+            format!("{}/{}", model.project.kind, cr.name_any()),
+            cr.name_any(),
+        ));
+    }
+    wait_gone(&pending, timeout).await
+}
+
+pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<()> {
+    let model = load(&args.dir)?;
+    runtime()?.block_on(async {
+        let client = args.cluster.client().await?;
+        let resource = custom_resource(&model);
+        let api: Api<DynamicObject> = match &args.namespace {
+            Some(ns) => Api::namespaced_with(client, ns, &resource),
+            None => Api::all_with(client, &resource),
+        };
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .with_context(|| format!("listing {} (is the CRD applied?)", resource.plural))?;
+        if list.items.is_empty() {
+            println!("No {} found.", resource.plural);
+            return Ok(());
+        }
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let rows: Vec<[String; 5]> = list
+            .items
+            .iter()
+            .map(|cr| {
+                let status = &cr.data["status"];
+                let age = cr
+                    .creation_timestamp()
+                    .map(|t| short_age(now.duration_since(t.0).unsigned_abs()))
+                    .unwrap_or_else(|| "<unknown>".into());
+                [
+                    cr.namespace().unwrap_or_default(),
+                    cr.name_any(),
+                    status["phase"].as_str().unwrap_or("<none>").to_owned(),
+                    age,
+                    last_condition(status),
+                ]
+            })
+            .collect();
+        print_table(&["NAMESPACE", "NAME", "PHASE", "AGE", "CONDITION"], &rows);
+        Ok(())
+    })
+}
+
+fn last_condition(status: &Value) -> String {
+    let Some(conditions) = status["conditions"].as_array() else {
+        return "<none>".into();
+    };
+    conditions
+        .iter()
+        .max_by_key(|c| {
+            c["lastTransitionTime"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .map_or_else(
+            || "<none>".into(),
+            |c| {
+                let mut s = format!(
+                    "{}={}",
+                    c["type"].as_str().unwrap_or("?"),
+                    c["status"].as_str().unwrap_or("?")
+                );
+                if let Some(reason) = c["reason"].as_str().filter(|r| !r.is_empty()) {
+                    s.push_str(&format!(" ({reason})"));
+                }
+                s
+            },
+        )
+}
+
+/// Ages as kubectl prints them: 45s, 3m12s, 5h, 2d.
+fn short_age(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..120 => format!("{s}s"),
+        120..600 => format!("{}m{}s", s / 60, s % 60),
+        600..10_800 => format!("{}m", s / 60),
+        10_800..172_800 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("   ")
+            .trim_end()
+            .to_owned()
+    };
+    println!("{}", line(header.to_vec()));
+    for row in rows {
+        println!("{}", line(row.iter().map(String::as_str).collect()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_like_kubectl() {
+        assert_eq!(short_age(Duration::from_secs(45)), "45s");
+        assert_eq!(short_age(Duration::from_secs(192)), "3m12s");
+        assert_eq!(short_age(Duration::from_secs(5 * 3600)), "5h");
+        assert_eq!(short_age(Duration::from_secs(3 * 86_400)), "3d");
+    }
+
+    #[test]
+    fn the_latest_condition_is_shown() {
+        let status = json!({"conditions": [
+            {"type": "A", "status": "True", "lastTransitionTime": "2025-01-01T00:00:00Z"},
+            {"type": "B", "status": "False", "reason": "Oops", "lastTransitionTime": "2025-01-02T00:00:00Z"},
+        ]});
+        assert_eq!(last_condition(&status), "B=False (Oops)");
+        assert_eq!(last_condition(&json!({})), "<none>");
+    }
+}

@@ -1,0 +1,472 @@
+//! `ap run`, `ap build` and `ap logs`: the development loop on this machine.
+//!
+//! `ap run` builds the worker, applies the CRD, starts the worker and `autopilot-scheduler` as
+//! child processes on free loopback ports, prints their output prefixed with the process name
+//! (and keeps it in `.autopilot/run/<name>.log` for `ap logs`), restarts the worker when it
+//! exits, and stops both on Ctrl-C or SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use futures::{AsyncBufReadExt as _, StreamExt as _, TryStreamExt as _};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, LogParams, Patch, PatchParams};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::deploy::{ClusterArgs, FIELD_MANAGER, PART_OF};
+
+/// How long a stopped child may take to exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Longest pause before restarting a crashed worker.
+const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
+/// Where `ap run` keeps the processes' logs, relative to the project.
+const LOG_DIR: &str = ".autopilot/run";
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// The project directory (after `ap generate`).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Namespaces the scheduler watches (comma-separated; default: those of
+    /// autopilot-operator.yaml).
+    #[arg(long)]
+    namespaces: Option<String>,
+    /// The autopilot-scheduler binary (default: next to `ap`, else on PATH).
+    #[arg(long, env = "AUTOPILOT_SCHEDULER_BIN", value_name = "PATH")]
+    scheduler: Option<PathBuf>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct BuildArgs {
+    /// The project directory (after `ap generate`).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Tag of the worker image (default `<operatorName>-<worker>:latest`, as in the manifests).
+    #[arg(long, value_name = "IMAGE")]
+    image: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct LogsArgs {
+    /// The project directory.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Keep printing new lines.
+    #[arg(long, short)]
+    follow: bool,
+    /// Read the pods' logs on the cluster even when `ap run` logs exist here.
+    #[arg(long)]
+    cluster: bool,
+    /// Namespace of the pods (with --cluster; default: every namespace).
+    #[arg(long, short)]
+    namespace: Option<String>,
+    #[command(flatten)]
+    cluster_args: ClusterArgs,
+}
+
+/// The worker project's language, from its project file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lang {
+    Rust,
+    Go,
+    Python,
+    Typescript,
+    Java,
+}
+
+fn detect(worker: &Path) -> anyhow::Result<Lang> {
+    let has = |f: &str| worker.join(f).is_file();
+    Ok(if has("Cargo.toml") {
+        Lang::Rust
+    } else if has("go.mod") {
+        Lang::Go
+    } else if has("pyproject.toml") {
+        Lang::Python
+    } else if has("package.json") {
+        Lang::Typescript
+    } else if has("pom.xml") {
+        Lang::Java
+    } else {
+        bail!(
+            "no worker project in {} (run `ap generate`)",
+            worker.display()
+        )
+    })
+}
+
+/// Builds the worker and returns the command that starts it.
+fn build_worker(worker: &Path) -> anyhow::Result<std::process::Command> {
+    match detect(worker)? {
+        Lang::Rust => {
+            eprintln!("building the worker: cargo build (in {})", worker.display());
+            let output = std::process::Command::new("cargo")
+                .args(["build", "--message-format=json-render-diagnostics"])
+                .current_dir(worker)
+                .stderr(Stdio::inherit())
+                .output()
+                .context("running cargo (is Rust installed?)")?;
+            if !output.status.success() {
+                bail!("cargo build failed ({})", output.status);
+            }
+            let executable = String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|m| m["reason"] == "compiler-artifact")
+                .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+                .next_back()
+                .context("cargo built no executable")?;
+            Ok(std::process::Command::new(executable))
+        }
+        Lang::Go => {
+            let out = worker.join("bin").join("worker");
+            run_build(worker, "go", &["build", "-o", "bin/worker", "."])?;
+            Ok(std::process::Command::new(out))
+        }
+        other => bail!(
+            "building and running a {other:?} worker is not done yet; build and start it yourself \
+             (AUTOPILOT_WORKER_ADDR=127.0.0.1:50051), then run autopilot-scheduler"
+        ),
+    }
+}
+
+fn run_build(dir: &Path, program: &str, args: &[&str]) -> anyhow::Result<()> {
+    eprintln!("building the worker: {program} {}", args.join(" "));
+    let status = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .with_context(|| format!("running {program}"))?;
+    if !status.success() {
+        bail!("{program} {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+pub(crate) fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    let model = crate::deploy::load(&args.dir)?;
+    let worker = args.dir.join("worker");
+    build_worker(&worker)?;
+    println!("built the worker binary");
+    let tool = ["docker", "podman", "buildah"]
+        .into_iter()
+        .find(|t| which(t).is_some());
+    let Some(tool) = tool else {
+        println!(
+            "no docker, podman or buildah on PATH: built the binaries only, no container image"
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let dockerfile = worker.join("Dockerfile");
+    if !dockerfile.is_file() {
+        println!(
+            "{tool} found, but {} does not exist: no image built (write one; the image runs the worker binary)",
+            dockerfile.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let worker_name = model
+        .project
+        .workers
+        .first()
+        .map_or("worker", |w| w.name.as_str());
+    let image = args
+        .image
+        .clone()
+        .unwrap_or_else(|| format!("{}-{worker_name}:latest", model.project.operator_name));
+    let verb = if tool == "buildah" { "bud" } else { "build" };
+    run_build(&worker, tool, &[verb, "-t", &image, "."])?;
+    println!("built image {image} with {tool}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+fn scheduler_binary(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path.to_owned());
+    }
+    if let Some(beside) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("autopilot-scheduler")))
+        .filter(|p| p.is_file())
+    {
+        return Ok(beside);
+    }
+    which("autopilot-scheduler").context(
+        "autopilot-scheduler is neither next to ap nor on PATH (build it: cargo build -p autopilot-scheduler)",
+    )
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A child process whose output is printed with a prefix and appended to its log file.
+struct Supervised {
+    name: &'static str,
+    child: Child,
+}
+
+impl Supervised {
+    fn spawn(
+        name: &'static str,
+        command: std::process::Command,
+        log_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let mut command = Command::from(command);
+        if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            command.env("NO_COLOR", "1");
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting the {name}"))?;
+        let log = log_dir.join(format!("{name}.log"));
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(pump(name, out, log.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(pump(name, err, log));
+        }
+        Ok(Self { name, child })
+    }
+
+    async fn stop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            crate::cluster::signal(pid, "TERM");
+            if tokio::time::timeout(STOP_GRACE, self.child.wait())
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            eprintln!(
+                "ap: the {} did not stop within {STOP_GRACE:?}; killing it",
+                self.name
+            );
+        }
+        let _ = self.child.kill().await;
+    }
+}
+
+async fn pump(name: &'static str, stream: impl AsyncRead + Unpin, log: PathBuf) {
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .await
+        .ok();
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        println!("{name:>9} | {line}");
+        if let Some(f) = file.as_mut() {
+            let _ = f.write_all(format!("{line}\n").as_bytes()).await;
+        }
+    }
+}
+
+pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let dir = &args.dir;
+    let model = crate::deploy::load(dir)?;
+    let scheduler = scheduler_binary(args.scheduler.as_deref())?;
+    let worker_dir = dir.join("worker");
+    let worker_command = build_worker(&worker_dir)?;
+    let log_dir = dir.join(LOG_DIR);
+    std::fs::create_dir_all(&log_dir)?;
+    for name in ["worker", "scheduler"] {
+        let _ = std::fs::remove_file(log_dir.join(format!("{name}.log")));
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let client = args.cluster.client().await?;
+        apply_crd(&client, dir).await?;
+
+        let worker_port = free_port()?;
+        let spawn_worker = || {
+            let mut command = std::process::Command::new(worker_command.get_program());
+            command
+                .args(worker_command.get_args())
+                .env("AUTOPILOT_WORKER_ADDR", format!("127.0.0.1:{worker_port}"));
+            Supervised::spawn("worker", command, &log_dir)
+        };
+        let mut worker = spawn_worker()?;
+        let mut command = std::process::Command::new(&scheduler);
+        command
+            .arg("--project-dir")
+            .arg(dir)
+            .arg("--worker-endpoint")
+            .arg(format!("http://127.0.0.1:{worker_port}"))
+            .arg("--metrics-addr")
+            .arg(format!("127.0.0.1:{}", free_port()?))
+            .arg("--health-addr")
+            .arg(format!("127.0.0.1:{}", free_port()?));
+        if let Some(kubeconfig) = &args.cluster.kubeconfig {
+            command.arg("--kubeconfig").arg(kubeconfig);
+        }
+        if let Some(namespaces) = &args.namespaces {
+            command.arg("--namespaces").arg(namespaces);
+        }
+        let mut scheduler = Supervised::spawn("scheduler", command, &log_dir)?;
+        eprintln!(
+            "ap: running {} (worker on 127.0.0.1:{worker_port}); Ctrl-C stops",
+            model.project.operator_name
+        );
+
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut delay = Duration::from_millis(500);
+        let mut worker_started = Instant::now();
+        let code = loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break ExitCode::SUCCESS,
+                _ = term.recv() => break ExitCode::SUCCESS,
+                status = scheduler.child.wait() => {
+                    eprintln!("ap: the scheduler exited ({}); stopping", describe(status));
+                    break ExitCode::FAILURE;
+                }
+                status = worker.child.wait() => {
+                    if worker_started.elapsed() > MAX_RESTART_DELAY {
+                        delay = Duration::from_millis(500);
+                    }
+                    eprintln!(
+                        "ap: the worker exited ({}); restarting it in {delay:?}",
+                        describe(status)
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_RESTART_DELAY);
+                    worker = spawn_worker()?;
+                    worker_started = Instant::now();
+                }
+            }
+        };
+        eprintln!("ap: stopping the scheduler and the worker");
+        scheduler.stop().await;
+        worker.stop().await;
+        eprintln!("ap: stopped");
+        Ok(code)
+    })
+}
+
+fn describe(status: std::io::Result<std::process::ExitStatus>) -> String {
+    match status {
+        Ok(s) => s.to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+async fn apply_crd(client: &kube::Client, dir: &Path) -> anyhow::Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let path = dir.join("deploy").join("crd.yaml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {} (run `ap generate`)", path.display()))?;
+    let crd: CustomResourceDefinition =
+        serde_saphyr::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let name = crd.metadata.name.clone().unwrap_or_default();
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .with_context(|| format!("applying the CRD {name}"))?;
+    eprintln!("ap: applied the CRD {name}");
+    crate::deploy::wait_crd_established(client, &name).await
+}
+
+pub(crate) fn logs(args: &LogsArgs) -> anyhow::Result<ExitCode> {
+    let log_dir = args.dir.join(LOG_DIR);
+    let local: Vec<PathBuf> = ["scheduler", "worker"]
+        .iter()
+        .map(|n| log_dir.join(format!("{n}.log")))
+        .filter(|p| p.is_file())
+        .collect();
+    if !args.cluster && !local.is_empty() {
+        return local_logs(&local, args.follow);
+    }
+    let model = crate::deploy::load(&args.dir)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let client = args.cluster_args.client().await?;
+        let pods: Api<Pod> = match &args.namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let selector = format!("{PART_OF}={}", model.project.operator_name);
+        let list = pods.list(&ListParams::default().labels(&selector)).await?;
+        if list.items.is_empty() {
+            println!("no pods labelled {selector} (deployed with `ap deploy`?)");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut streams = Vec::new();
+        for pod in list.items {
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            let ns = pod.metadata.namespace.clone().unwrap_or_default();
+            let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+            for container in pod.spec.map(|s| s.containers).unwrap_or_default() {
+                let params = LogParams {
+                    container: Some(container.name.clone()),
+                    follow: args.follow,
+                    ..LogParams::default()
+                };
+                let prefix = format!("{name}/{}", container.name);
+                let api = api.clone();
+                let name = name.clone();
+                streams.push(async move {
+                    match api.log_stream(&name, &params).await {
+                        Ok(stream) => {
+                            let mut lines = stream.lines();
+                            while let Ok(Some(line)) = lines.try_next().await {
+                                println!("{prefix} | {line}");
+                            }
+                        }
+                        Err(e) => println!("{prefix} | (no logs: {e})"),
+                    }
+                });
+            }
+        }
+        futures::stream::iter(streams)
+            .for_each_concurrent(None, |f| f)
+            .await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn local_logs(files: &[PathBuf], follow: bool) -> anyhow::Result<ExitCode> {
+    let mut offsets = vec![0_usize; files.len()];
+    loop {
+        for (file, offset) in files.iter().zip(offsets.iter_mut()) {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            let name = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if text.len() > *offset {
+                for line in text[*offset..].lines() {
+                    println!("{name:>9} | {line}");
+                }
+                *offset = text.len();
+            }
+        }
+        if !follow {
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

@@ -1,0 +1,781 @@
+//! Putting an operator on a cluster with `ap`: the generated manifests and Helm chart pass the
+//! API server's validation, `ap deploy` then `ap undeploy` leaves nothing behind, the generated
+//! RBAC is enough for a full operator run and no more, and `ap run` drives a resource to its
+//! final phase and leaves no process behind on Ctrl-C.
+//!
+//! `ap` is built into the workspace's target directory once per test process (as
+//! `autopilot-scheduler` is, see `autopilot_e2e::scheduler::binary`). The worker that `ap run`
+//! builds goes to `$AUTOPILOT_CACHE/target-golden-rust`, shared with the new-user suite.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use autopilot_e2e::project::{self, THREE_PHASES};
+use autopilot_e2e::scheduler::{self, SchedulerProcess};
+use autopilot_e2e::wait;
+use autopilot_e2e::worker::ScriptedWorker;
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::discovery::{Discovery, verbs};
+use serde_json::{Value, json};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The `ap` binary beside the test binary, built once per test process.
+fn ap_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            // The scheduler first: `ap run` finds it beside `ap`.
+            let scheduler = scheduler::binary();
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "autopilot-cli", "--bin", "ap"])
+                .status()
+                .expect("running cargo build");
+            assert!(status.success(), "building ap");
+            scheduler.with_file_name("ap")
+        })
+        .clone()
+}
+
+fn ap(kubeconfig: &Path, args: &[&str]) -> Output {
+    Command::new(ap_binary())
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .expect("running ap")
+}
+
+fn ok(what: &str, out: Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A two-step project with a unique group and operator name (CRDs and ClusterRoles are
+/// cluster-wide), generated with `ap generate`.
+fn greeter(dir: &Path, kubeconfig: &Path, suffix: &str, namespace: &str) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let operator = format!("greeter-{suffix}");
+    std::fs::write(
+        dir.join("autopilot.yaml"),
+        format!(
+            "apiVersion: {suffix}.deploy.e2e.autopilot.dev/v1\nkind: Greeting\noperatorName: {operator}\n\
+             spec:\n  type: object\n  properties:\n    name: {{type: string}}\n\
+             phases:\n  - {{name: Initializing, initial: true, next: [Processing]}}\n\
+             \x20 - {{name: Processing, next: [Finished]}}\n  - {{name: Finished, final: true}}\n"
+        ),
+    )
+    .unwrap();
+    let sdk = repo_root().join("sdk-rust");
+    ok(
+        "ap generate",
+        ap(
+            kubeconfig,
+            &[
+                "generate",
+                dir.to_str().unwrap(),
+                "--sdk-path",
+                sdk.to_str().unwrap(),
+                "--namespace",
+                namespace,
+            ],
+        ),
+    );
+    operator
+}
+
+fn kubectl_dry_run(kubeconfig: &Path, namespace: &str, file: &Path) {
+    let out = Command::new("kubectl")
+        .args(["apply", "--dry-run=server", "-n", namespace, "-f"])
+        .arg(file)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .expect("running kubectl");
+    ok(
+        &format!("kubectl apply --dry-run=server -f {}", file.display()),
+        out,
+    );
+}
+
+/// Renders the chart's templates the way `helm template` does for the expressions the
+/// generator writes: `.Values.path` with `| quote` or `| toJson`, `required`, and
+/// `.Release.Namespace` / `.Release.Service`. Any other expression fails the test.
+fn render_template(text: &str, values: &Value, namespace: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("}}").expect("unclosed {{") + start;
+        let expr = rest[start + 2..end].trim();
+        rest = &rest[end + 2..];
+        let mut parts = expr.split('|').map(str::trim);
+        let head = parts.next().unwrap();
+        let pipe: Vec<&str> = parts.collect();
+        let value = if let Some(path) = head.strip_prefix(".Values.") {
+            path.split('.').fold(values.clone(), |v, k| v[k].clone())
+        } else if let Some(required) = head.strip_prefix("required ") {
+            let path = required
+                .rsplit_once(".Values.")
+                .expect("required .Values.x")
+                .1;
+            let v = path.split('.').fold(values.clone(), |v, k| v[k].clone());
+            assert!(v.as_str().is_some_and(|s| !s.is_empty()), "required {path}");
+            v
+        } else if head == ".Release.Namespace" {
+            json!(namespace)
+        } else if head == ".Release.Service" {
+            json!("Helm")
+        } else {
+            panic!("the test renderer does not know {{{{ {expr} }}}}");
+        };
+        assert!(
+            !value.is_null(),
+            "{{{{ {expr} }}}} has no value in values.yaml"
+        );
+        let text = match (pipe.as_slice(), &value) {
+            ([], Value::String(s)) => s.clone(),
+            ([], other) => other.to_string(),
+            (["quote"] | ["toJson"], Value::String(s)) => json!(s).to_string(),
+            (["quote"], other) => json!(other.to_string()).to_string(),
+            _ => panic!("the test renderer does not know the pipe in {{{{ {expr} }}}}"),
+        };
+        out.push_str(&text);
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Reads the generated values.yaml: nested mappings by two-space indentation, scalars, comments.
+fn parse_values(text: &str) -> Value {
+    let mut root = json!({});
+    let mut path: Vec<(usize, String)> = Vec::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        let (key, value) = trimmed.split_once(':').expect("key: value");
+        while path.last().is_some_and(|(i, _)| *i >= indent) {
+            path.pop();
+        }
+        let parent = path.iter().fold(&mut root, |v, (_, k)| &mut v[k.as_str()]);
+        let value = value.trim();
+        if value.is_empty() {
+            parent[key] = json!({});
+            path.push((indent, key.to_owned()));
+        } else {
+            parent[key] = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
+        }
+    }
+    root
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manifests_and_chart_pass_server_dry_run() {
+    let cp = autopilot_testenv::shared().await.expect("control plane");
+    let ns = cp.namespace("deploy-dry").await.unwrap();
+    let kubeconfig = cp.kubeconfig_path();
+    let tmp = tempfile::tempdir().unwrap();
+    // The canary project: a sidecar worker on a unix socket and a worker deployed on its own
+    // with TLS and two replicas.
+    let dir = tmp.path().join("canary");
+    std::fs::create_dir_all(&dir).unwrap();
+    let testdata = repo_root().join("codegen/model/testdata/canary");
+    for f in ["autopilot.yaml", "autopilot-operator.yaml"] {
+        std::fs::copy(testdata.join(f), dir.join(f)).unwrap();
+    }
+    ok(
+        "ap generate",
+        ap(
+            kubeconfig,
+            &["generate", dir.to_str().unwrap(), "--namespace", ns.name()],
+        ),
+    );
+    let deploy = dir.join("deploy");
+    for file in ["crd.yaml", "rbac.yaml", "scheduler.yaml", "workers.yaml"] {
+        kubectl_dry_run(kubeconfig, ns.name(), &deploy.join(file));
+    }
+    // `ap deploy --dry-run` sends the same objects, with the ConfigMap, through the API.
+    let out = ok(
+        "ap deploy --dry-run",
+        ap(
+            kubeconfig,
+            &[
+                "deploy",
+                dir.to_str().unwrap(),
+                "--namespace",
+                ns.name(),
+                "--dry-run",
+            ],
+        ),
+    );
+    for object in [
+        "ConfigMap/canary-operator-config",
+        "Deployment/canary-operator",
+        "Deployment/canary-analysis",
+        "Service/canary-analysis",
+    ] {
+        assert!(
+            out.contains(&format!("applied {object} (dry run)")),
+            "{out}"
+        );
+    }
+
+    // The chart, with the project files as `helm install --set-file` would pass them.
+    let chart = deploy.join("chart");
+    let rendered = tmp.path().join("rendered");
+    std::fs::create_dir_all(&rendered).unwrap();
+    let mut values = parse_values(&std::fs::read_to_string(chart.join("values.yaml")).unwrap());
+    values["config"]["project"] =
+        json!(std::fs::read_to_string(dir.join("autopilot.yaml")).unwrap());
+    values["config"]["operator"] =
+        json!(std::fs::read_to_string(dir.join("autopilot-operator.yaml")).unwrap());
+    let helm = Command::new("helm")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if helm {
+        let out = Command::new("helm")
+            .args(["template", "canary"])
+            .arg(&chart)
+            .args(["--namespace", ns.name(), "--include-crds"])
+            .arg("--set-file")
+            .arg(format!(
+                "config.project={}",
+                dir.join("autopilot.yaml").display()
+            ))
+            .arg("--set-file")
+            .arg(format!(
+                "config.operator={}",
+                dir.join("autopilot-operator.yaml").display()
+            ))
+            .output()
+            .expect("running helm");
+        std::fs::write(rendered.join("all.yaml"), ok("helm template", out)).unwrap();
+    } else {
+        eprintln!("helm is not installed: rendering the chart with this test's template renderer");
+        for entry in std::fs::read_dir(chart.join("templates")).unwrap() {
+            let path = entry.unwrap().path();
+            let text =
+                render_template(&std::fs::read_to_string(&path).unwrap(), &values, ns.name());
+            std::fs::write(rendered.join(path.file_name().unwrap()), text).unwrap();
+        }
+        std::fs::copy(chart.join("crds/crd.yaml"), rendered.join("crd.yaml")).unwrap();
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&rendered)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= if helm { 1 } else { 5 }, "{files:?}");
+    for file in files {
+        kubectl_dry_run(kubeconfig, ns.name(), &file);
+    }
+}
+
+/// Every object of every listable kind, as `group/kind namespace/name`; Events are left out
+/// (records of what happened, which expire on their own).
+async fn everything(client: &kube::Client) -> BTreeSet<String> {
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
+    let mut all = BTreeSet::new();
+    for group in discovery.groups() {
+        for (resource, caps) in group.recommended_resources() {
+            if !caps.supports_operation(verbs::LIST) || resource.kind == "Event" {
+                continue;
+            }
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+            let Ok(list) = api.list(&ListParams::default()).await else {
+                continue;
+            };
+            for item in list.items {
+                all.insert(format!(
+                    "{}/{} {}/{}",
+                    resource.group,
+                    resource.kind,
+                    item.metadata.namespace.unwrap_or_default(),
+                    item.metadata.name.unwrap_or_default()
+                ));
+            }
+        }
+    }
+    all
+}
+
+fn difference(before: &BTreeSet<String>, after: &BTreeSet<String>) -> String {
+    let added: Vec<_> = after.difference(before).collect();
+    let removed: Vec<_> = before.difference(after).collect();
+    format!("added {added:?}, removed {removed:?}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_then_undeploy_leaves_nothing_behind() {
+    // A control plane of its own: nothing else creates objects while the snapshots are taken.
+    let cp = autopilot_testenv::ControlPlane::builder()
+        .with_controller_manager()
+        .start()
+        .await
+        .expect("control plane");
+    let client = cp.client();
+    let kubeconfig = cp.kubeconfig_path();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("greeter");
+    let operator = greeter(&dir, kubeconfig, "undeploy", "default");
+    let before = everything(&client).await;
+
+    let out = ok(
+        "ap deploy",
+        ap(
+            kubeconfig,
+            &[
+                "deploy",
+                dir.to_str().unwrap(),
+                "--namespace",
+                "greeter-system",
+                "--image",
+                "registry.example/greeter:1",
+                "--no-wait",
+            ],
+        ),
+    );
+    assert!(out.contains("applied Deployment/greeter-undeploy"), "{out}");
+    let during = everything(&client).await;
+    let added: Vec<&String> = during.difference(&before).collect();
+    for expected in [
+        "/Namespace /greeter-system".to_owned(),
+        "apiextensions.k8s.io/CustomResourceDefinition /greetings.undeploy.deploy.e2e.autopilot.dev".to_owned(),
+        format!("rbac.authorization.k8s.io/ClusterRole /{operator}"),
+        format!("rbac.authorization.k8s.io/ClusterRoleBinding /{operator}"),
+        format!("/ServiceAccount greeter-system/{operator}"),
+        format!("/ConfigMap greeter-system/{operator}-config"),
+        format!("apps/Deployment greeter-system/{operator}"),
+        format!("/Service greeter-system/{operator}-metrics"),
+    ] {
+        assert!(
+            added.contains(&&expected),
+            "{expected} missing from {added:?}"
+        );
+    }
+    // Everything ap created carries its labels.
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), "greeter-system");
+    let deployment = deployments.get(&operator).await.unwrap();
+    let labels = deployment.metadata.labels.unwrap();
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "ap");
+    assert_eq!(labels["app.kubernetes.io/part-of"], operator);
+    let image = deployment.spec.unwrap().template.spec.unwrap().containers[1]
+        .image
+        .clone();
+    assert_eq!(image.as_deref(), Some("registry.example/greeter:1"));
+
+    // `ap status` lists resources of the kind, like kubectl get.
+    let greetings = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("undeploy.deploy.e2e.autopilot.dev", "v1", "Greeting"),
+        "greetings",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &greetings);
+    let greeting: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "undeploy.deploy.e2e.autopilot.dev/v1", "kind": "Greeting",
+        "metadata": {"name": "hello"}, "spec": {"name": "world"}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &greeting).await.unwrap();
+    let out = ok(
+        "ap status",
+        ap(kubeconfig, &["status", dir.to_str().unwrap()]),
+    );
+    let mut lines = out.lines();
+    let header = lines.next().unwrap_or_default();
+    assert!(
+        header.starts_with("NAMESPACE") && header.contains("PHASE"),
+        "{out}"
+    );
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("default") && l.contains("hello")),
+        "{out}"
+    );
+
+    // Without --all the CRD (and so the resource) stays.
+    let out = ok(
+        "ap undeploy",
+        ap(
+            kubeconfig,
+            &[
+                "undeploy",
+                dir.to_str().unwrap(),
+                "--namespace",
+                "greeter-system",
+            ],
+        ),
+    );
+    assert!(out.contains("kept CustomResourceDefinition/"), "{out}");
+    let crd = "apiextensions.k8s.io/CustomResourceDefinition /greetings.undeploy.deploy.e2e.autopilot.dev".to_owned();
+    let cr = "undeploy.deploy.e2e.autopilot.dev/Greeting default/hello".to_owned();
+    // The API server registers an APIService for the CRD's group version by itself.
+    let api_service =
+        "apiregistration.k8s.io/APIService /v1.undeploy.deploy.e2e.autopilot.dev".to_owned();
+    let expected: BTreeSet<String> = before
+        .iter()
+        .cloned()
+        .chain([crd, cr, api_service])
+        .collect();
+    wait::until(
+        "everything but the CRD and its resource to be gone after ap undeploy",
+        Duration::from_secs(60),
+        || async {
+            let now = everything(&client).await;
+            if now == expected {
+                Ok(())
+            } else {
+                Err(difference(&expected, &now))
+            }
+        },
+    )
+    .await;
+
+    ok(
+        "ap undeploy --all",
+        ap(
+            kubeconfig,
+            &[
+                "undeploy",
+                dir.to_str().unwrap(),
+                "--namespace",
+                "greeter-system",
+                "--all",
+            ],
+        ),
+    );
+    wait::until(
+        "the cluster to be as before ap deploy",
+        Duration::from_secs(60),
+        || async {
+            let now = everything(&client).await;
+            if now == before {
+                Ok(())
+            } else {
+                Err(difference(&before, &now))
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generated_rbac_is_enough_and_no_more() {
+    let cp = autopilot_testenv::shared().await.expect("control plane");
+    let ns = cp.namespace("deploy-rbac").await.unwrap();
+    let client = cp.client();
+    let tmp = tempfile::tempdir().unwrap();
+    let worker = ScriptedWorker::default();
+    let (endpoint, _) = worker.serve().await;
+    let dir = project::write(&tmp.path().join("task"), THREE_PHASES, &endpoint, "");
+    ok(
+        "ap generate",
+        ap(
+            cp.kubeconfig_path(),
+            &["generate", dir.to_str().unwrap(), "--namespace", ns.name()],
+        ),
+    );
+    for file in ["crd.yaml", "rbac.yaml"] {
+        let out = Command::new("kubectl")
+            .args(["apply", "-f"])
+            .arg(dir.join("deploy").join(file))
+            .env("KUBECONFIG", cp.kubeconfig_path())
+            .output()
+            .unwrap();
+        ok(&format!("kubectl apply -f {file}"), out);
+    }
+    project::install_crd(&client).await;
+
+    // A kubeconfig acting as the generated ServiceAccount.
+    let user = format!("system:serviceaccount:{}:task-operator", ns.name());
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(cp.kubeconfig_path()).unwrap()).unwrap();
+    config["users"][0]["user"]["as"] = json!(user);
+    let impersonating = tmp.path().join("kubeconfig-sa");
+    std::fs::write(&impersonating, config.to_string()).unwrap();
+
+    let mut scheduler = SchedulerProcess::start(&dir, &impersonating, ns.name(), &[]);
+    project::create_task(&client, ns.name(), "rbac", "ok").await;
+    wait::until(
+        "the Task run as the ServiceAccount to reach Finished",
+        Duration::from_secs(60),
+        || async {
+            let status = project::task_status(&client, ns.name(), "rbac").await;
+            if status["phase"] == "Finished" {
+                Ok(())
+            } else {
+                Err(status.to_string())
+            }
+        },
+    )
+    .await;
+    let log = scheduler.log_text();
+    assert!(
+        !log.contains("forbidden"),
+        "the scheduler was refused something:\n{log}"
+    );
+    scheduler.kill().await;
+
+    // Writes outside the declared outputs (ConfigMaps) are refused by the API server.
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&impersonating).unwrap(),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    let as_sa = kube::Client::try_from(config).unwrap();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(as_sa.clone(), ns.name());
+    let secret = serde_json::from_value(json!({"metadata": {"name": "not-an-output"}})).unwrap();
+    match secrets.create(&PostParams::default(), &secret).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 403, "{status:?}"),
+        other => panic!("creating a Secret as the ServiceAccount: {other:?}"),
+    }
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(as_sa.clone(), ns.name());
+    match deployments.list(&ListParams::default()).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 403, "{status:?}"),
+        other => panic!("listing Deployments as the ServiceAccount: {other:?}"),
+    }
+    // A declared output is allowed.
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(as_sa, ns.name());
+    let cm = serde_json::from_value(json!({"metadata": {"name": "an-output"}})).unwrap();
+    config_maps
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+}
+
+/// Sends SIGINT to `ap run` when the test ends, so its children stop even when the test fails
+/// (a SIGKILLed `ap` could not stop them).
+struct Interrupt(u32);
+
+impl Drop for Interrupt {
+    fn drop(&mut self) {
+        let pid = self.0;
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status();
+        for _ in 0..150 {
+            let gone = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+                s.rsplit_once(')')
+                    .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+            });
+            if gone {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Pids of the live children of `pid`.
+fn children(pid: u32) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r.split_whitespace().collect())
+            .unwrap_or_default();
+        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(pid)
+            && fields.first() != Some(&"Z")
+        {
+            let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+            out.push((child, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
+        }
+    }
+    out
+}
+
+fn alive(pid: u32, cmdline: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ") == cmdline)
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ap_run_drives_a_resource_to_its_final_phase_and_stops_cleanly() {
+    let cp = autopilot_testenv::shared().await.expect("control plane");
+    let ns = cp.namespace("deploy-run").await.unwrap();
+    let client = cp.client();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("greeter");
+    greeter(&dir, cp.kubeconfig_path(), "run", "default");
+    let cache = std::env::var_os("AUTOPILOT_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/autopilot")))
+        .expect("AUTOPILOT_CACHE or HOME is set");
+    let log = std::fs::File::create(tmp.path().join("ap-run.log")).unwrap();
+    let mut ap_run = tokio::process::Command::new(ap_binary())
+        .args(["run", dir.to_str().unwrap(), "--namespaces", ns.name()])
+        .env("KUBECONFIG", cp.kubeconfig_path())
+        .env("CARGO_TARGET_DIR", cache.join("target-golden-rust"))
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting ap run");
+    let pid = ap_run.id().unwrap();
+    let _interrupt = Interrupt(pid);
+    let ap_log = || std::fs::read_to_string(tmp.path().join("ap-run.log")).unwrap_or_default();
+
+    // The CRD is applied by ap run once the worker is built (minutes on a cold cache).
+    let greetings = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("run.deploy.e2e.autopilot.dev", "v1", "Greeting"),
+        "greetings",
+    );
+    wait::until(
+        "ap run to start the scheduler and the worker",
+        Duration::from_secs(900),
+        || async {
+            let log = ap_log();
+            assert!(!log.contains("error:"), "ap run failed:\n{log}");
+            if log.contains("ap: running") {
+                Ok(())
+            } else {
+                Err(log.lines().rev().take(5).collect::<Vec<_>>().join(" / "))
+            }
+        },
+    )
+    .await;
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns.name(), &greetings);
+    let greeting: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "run.deploy.e2e.autopilot.dev/v1", "kind": "Greeting",
+        "metadata": {"name": "hello"}, "spec": {"name": "world"}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &greeting).await.unwrap();
+    wait::until(
+        "the Greeting to reach Finished under ap run",
+        Duration::from_secs(120),
+        || async {
+            match api.get("hello").await {
+                Ok(o) if o.data["status"]["phase"] == "Finished" => Ok(()),
+                Ok(o) => Err(format!(
+                    "status {}; ap run log tail: {}",
+                    o.data["status"],
+                    ap_log()
+                        .lines()
+                        .rev()
+                        .take(10)
+                        .collect::<Vec<_>>()
+                        .join(" / ")
+                )),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await;
+    let log = ap_log();
+    assert!(
+        log.contains("scheduler | "),
+        "scheduler output is prefixed:\n{log}"
+    );
+
+    // A worker that dies is reported and restarted, and the next resource gets through.
+    let kids = children(pid);
+    let (worker, _) = kids
+        .iter()
+        .find(|(_, cmdline)| !cmdline.contains("autopilot-scheduler"))
+        .unwrap_or_else(|| panic!("a worker among ap run's children: {kids:?}"))
+        .clone();
+    Command::new("kill")
+        .args(["-KILL", &worker.to_string()])
+        .status()
+        .unwrap();
+    wait::until(
+        "ap run to restart the killed worker",
+        Duration::from_secs(30),
+        || async {
+            let now = children(pid);
+            if ap_log().contains("ap: the worker exited")
+                && now.len() == 2
+                && now.iter().all(|(p, _)| *p != worker)
+            {
+                Ok(())
+            } else {
+                Err(format!("children {now:?}"))
+            }
+        },
+    )
+    .await;
+    let again: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "run.deploy.e2e.autopilot.dev/v1", "kind": "Greeting",
+        "metadata": {"name": "again"}, "spec": {"name": "world"}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &again).await.unwrap();
+    wait::until(
+        "the second Greeting to reach Finished with the restarted worker",
+        Duration::from_secs(120),
+        || async {
+            match api.get("again").await {
+                Ok(o) if o.data["status"]["phase"] == "Finished" => Ok(()),
+                Ok(o) => Err(format!("status {}", o.data["status"])),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await;
+
+    // Ctrl-C: ap stops both children and exits.
+    let kids = children(pid);
+    assert_eq!(
+        kids.len(),
+        2,
+        "ap run has the worker and the scheduler as children: {kids:?}"
+    );
+    Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), ap_run.wait())
+        .await
+        .expect("ap run to exit within 30s of SIGINT")
+        .unwrap();
+    assert!(
+        status.success(),
+        "ap run exited with {status}:\n{}",
+        ap_log()
+    );
+    for (kid, cmdline) in kids {
+        assert!(
+            !alive(kid, &cmdline),
+            "{cmdline} (pid {kid}) still runs after ap run stopped"
+        );
+    }
+    assert!(ap_log().contains("ap: stopped"));
+}
