@@ -59,6 +59,14 @@ pub(crate) struct DeployArgs {
     /// up`, never starts pods).
     #[arg(long)]
     no_wait: bool,
+    /// Grant the scheduler its rules cluster-wide with a ClusterRole and let it watch every
+    /// namespace (or those of autopilot-operator.yaml). The default.
+    #[arg(long, conflicts_with = "namespaced")]
+    cluster_scoped: bool,
+    /// Grant the scheduler its rules in --namespace only, with a Role and RoleBinding, and have
+    /// it watch that namespace alone (--namespaces=<namespace>).
+    #[arg(long)]
+    namespaced: bool,
     /// Send everything to the API server as a dry run (validated and defaulted, not stored).
     #[arg(long)]
     dry_run: bool,
@@ -97,6 +105,15 @@ pub(crate) struct StatusArgs {
     namespace: Option<String>,
     #[command(flatten)]
     cluster: ClusterArgs,
+}
+
+/// Where the scheduler's RBAC applies and so which namespaces it watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RbacScope {
+    /// A ClusterRole and ClusterRoleBinding (deploy/rbac.yaml as generated).
+    Cluster,
+    /// A Role and RoleBinding in the deploy namespace, which the scheduler watches alone.
+    Namespaced,
 }
 
 /// One object to apply, with where it goes.
@@ -161,6 +178,7 @@ impl Plan {
         namespace: Option<&str>,
         images: &[String],
         scheduler_image: Option<&str>,
+        scope: Option<RbacScope>,
     ) -> anyhow::Result<Self> {
         let model = load(dir)?;
         let operator = model.project.operator_name.clone();
@@ -174,7 +192,30 @@ impl Plan {
             .unwrap_or("default")
             .to_owned();
         let namespace = namespace.map_or(generated_namespace, str::to_owned);
-        docs.extend(rbac);
+        match scope {
+            Some(RbacScope::Cluster) => docs.extend(rbac),
+            Some(RbacScope::Namespaced) => {
+                let watched = &model.operator.namespaces;
+                if !watched.is_empty() && watched != std::slice::from_ref(&namespace) {
+                    bail!(
+                        "--namespaced: autopilot-operator.yaml watches {}, but a namespaced scheduler \
+                         may only watch {namespace}; remove `namespaces` or use --cluster-scoped",
+                        watched.join(", ")
+                    );
+                }
+                docs.extend(rbac.into_iter().map(namespaced_rbac));
+            }
+            // Undeploying: whichever of the two is there.
+            None => {
+                docs.extend(
+                    rbac.iter()
+                        .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "ClusterRoleBinding")
+                        .cloned()
+                        .map(namespaced_rbac),
+                );
+                docs.extend(rbac);
+            }
+        }
         let project_text = std::fs::read_to_string(dir.join("autopilot.yaml"))?;
         let operator_text =
             std::fs::read_to_string(dir.join("autopilot-operator.yaml")).unwrap_or_default();
@@ -199,7 +240,7 @@ impl Plan {
             if !is_cluster_scoped(&kind) {
                 metadata.insert("namespace".into(), json!(namespace));
             }
-            if kind == "ClusterRoleBinding"
+            if (kind == "ClusterRoleBinding" || kind == "RoleBinding")
                 && let Some(subjects) = value["subjects"].as_array_mut()
             {
                 for s in subjects {
@@ -216,6 +257,11 @@ impl Plan {
                     if name == "scheduler" {
                         if let Some(image) = scheduler_image {
                             c["image"] = json!(image);
+                        }
+                        if scope == Some(RbacScope::Namespaced)
+                            && let Some(args) = c["args"].as_array_mut()
+                        {
+                            args.push(json!(format!("--namespaces={namespace}")));
                         }
                     } else {
                         let worker = if name == "worker" {
@@ -251,6 +297,21 @@ impl Plan {
             objects,
         })
     }
+}
+
+/// The namespaced form of a document of deploy/rbac.yaml: a ClusterRole becomes a Role and a
+/// ClusterRoleBinding a RoleBinding to it (the namespace is set with every other object's);
+/// anything else is unchanged.
+fn namespaced_rbac(mut doc: Value) -> Value {
+    match doc["kind"].as_str() {
+        Some("ClusterRole") => doc["kind"] = json!("Role"),
+        Some("ClusterRoleBinding") => {
+            doc["kind"] = json!("RoleBinding");
+            doc["roleRef"]["kind"] = json!("Role");
+        }
+        _ => {}
+    }
+    doc
 }
 
 /// Whether `kind`, one of those `ap generate` writes, is cluster-scoped.
@@ -324,6 +385,11 @@ pub(crate) fn deploy(args: &DeployArgs) -> anyhow::Result<()> {
         args.namespace.as_deref(),
         &args.image,
         args.scheduler_image.as_deref(),
+        Some(if args.namespaced {
+            RbacScope::Namespaced
+        } else {
+            RbacScope::Cluster
+        }),
     )?;
     runtime()?.block_on(async {
         let client = args.cluster.client().await?;
@@ -448,7 +514,7 @@ async fn wait_rollout(client: &Client, plan: &Plan, timeout: Duration) -> anyhow
 }
 
 pub(crate) fn undeploy(args: &UndeployArgs) -> anyhow::Result<()> {
-    let plan = Plan::build(&args.dir, args.namespace.as_deref(), &[], None)?;
+    let plan = Plan::build(&args.dir, args.namespace.as_deref(), &[], None, None)?;
     let model = load(&args.dir)?;
     runtime()?.block_on(async {
         let client = args.cluster.client().await?;
@@ -708,6 +774,22 @@ fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_rbac_becomes_a_role_and_its_binding() {
+        let role = namespaced_rbac(json!({"kind": "ClusterRole", "rules": []}));
+        assert_eq!(role["kind"], "Role");
+        let binding = namespaced_rbac(json!({
+            "kind": "ClusterRoleBinding",
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "x"},
+        }));
+        assert_eq!(binding["kind"], "RoleBinding");
+        assert_eq!(binding["roleRef"]["kind"], "Role");
+        assert_eq!(
+            namespaced_rbac(json!({"kind": "ServiceAccount"}))["kind"],
+            "ServiceAccount"
+        );
+    }
 
     #[test]
     fn ages_read_like_kubectl() {

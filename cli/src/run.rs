@@ -161,6 +161,13 @@ pub(crate) fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     };
+    if let Err(why) = engine_reachable(tool) {
+        println!(
+            "{tool} is on PATH but its engine is not reachable ({why}): built the binary only, no \
+             container image"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let dockerfile = worker.join("Dockerfile");
     if !dockerfile.is_file() {
         println!(
@@ -182,6 +189,29 @@ pub(crate) fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     run_build(&worker, tool, &[verb, "-t", &image, "."])?;
     println!("built image {image} with {tool}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `tool` can build images: `docker info` / `podman info` reach the engine (a docker
+/// client without a running daemon fails here); buildah needs no daemon.
+fn engine_reachable(tool: &str) -> Result<(), String> {
+    if tool == "buildah" {
+        return Ok(());
+    }
+    let output = std::process::Command::new(tool)
+        .arg("info")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running `{tool} info`: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let reason = stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("no output");
+    Err(format!("`{tool} info` failed: {reason}"))
 }
 
 fn which(program: &str) -> Option<PathBuf> {

@@ -216,9 +216,25 @@ pub struct GrpcWorker {
 /// worker in milliseconds; anything slower is down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How often the addresses of a worker host name are looked up again, so that calls follow the
+/// pods behind a headless Service as they come and go: a new pod takes calls within this time.
+const RESOLVE_INTERVAL: Duration = Duration::from_secs(30);
+/// Room for address changes between the resolver task and the balancer.
+const BALANCE_CHANGES: usize = 64;
+
 impl GrpcWorker {
     /// Prepares a lazily connecting client for `endpoint`: `http://host:port`,
     /// `https://host:port`, `unix:/path` or `unix:///path`.
+    ///
+    /// Calls are balanced over several addresses when there are several:
+    /// - a host name (not an IP address) is looked up now and every [`RESOLVE_INTERVAL`], and
+    ///   calls go to every address it resolves to, such as the pods behind a headless Service
+    ///   (TLS still verifies the host name);
+    /// - `http://ADDR1:PORT1,ADDR2:PORT2` (a comma-separated list of `host:port`) names the
+    ///   addresses directly.
+    ///
+    /// # Errors
+    /// [`Error::WorkerEndpoint`] when the endpoint or its TLS files are invalid.
     pub fn new(
         endpoint: &str,
         max_message_bytes: usize,
@@ -244,19 +260,62 @@ impl GrpcWorker {
                         Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
                     }
                 }))
-        } else if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
-            let mut ep = Endpoint::from_shared(endpoint.to_string())
-                .map_err(|e| bad(e.to_string()))?
-                .connect_timeout(CONNECT_TIMEOUT)
-                .tcp_nodelay(true)
-                .http2_keep_alive_interval(Duration::from_secs(30))
-                .keep_alive_while_idle(true);
-            if endpoint.starts_with("https://") {
-                ep = ep
-                    .tls_config(client_tls(tls).map_err(bad)?)
-                    .map_err(|e| bad(e.to_string()))?;
+        } else if let Some((scheme, rest)) = endpoint
+            .split_once("://")
+            .filter(|(scheme, _)| matches!(*scheme, "http" | "https"))
+        {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let files_tls = tls;
+            let tls = if scheme == "https" {
+                Some(client_tls(tls).map_err(bad)?)
+            } else {
+                None
+            };
+            let authorities: Vec<&str> = authority.split(',').collect();
+            let build = |authority: &str, tls: Option<tonic::transport::ClientTlsConfig>| {
+                worker_endpoint(&format!("{scheme}://{authority}{path}"), tls)
+                    .map_err(|e| bad(e.to_string()))
+            };
+            if authorities.len() > 1 {
+                let endpoints = authorities
+                    .iter()
+                    .map(|a| build(a, tls.clone()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Channel::balance_list(endpoints.into_iter())
+            } else {
+                let single = build(authority, tls.clone())?;
+                let host = single.uri().host().unwrap_or_default().to_owned();
+                let port = single.uri().port_u16().unwrap_or(match scheme {
+                    "https" => 443,
+                    _ => 80,
+                });
+                if host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok()
+                {
+                    single.connect_lazy()
+                } else {
+                    // TLS verifies the name, though the connections go to the addresses.
+                    let named = files_tls.and_then(|f| f.server_name.as_ref()).is_some();
+                    let tls = tls.map(|t| {
+                        if named {
+                            t
+                        } else {
+                            t.domain_name(host.clone())
+                        }
+                    });
+                    let (channel, changes) = Channel::balance_channel(BALANCE_CHANGES);
+                    let template = EndpointTemplate {
+                        scheme: scheme.to_owned(),
+                        path: path.to_owned(),
+                        tls,
+                    };
+                    tokio::spawn(follow_addresses(host, port, template, changes));
+                    channel
+                }
             }
-            ep.connect_lazy()
         } else {
             return Err(bad("must start with http://, https:// or unix:".into()));
         };
@@ -267,6 +326,77 @@ impl GrpcWorker {
             endpoint: endpoint.to_string(),
             client,
         })
+    }
+}
+
+/// An endpoint with the settings every worker connection uses.
+fn worker_endpoint(
+    uri: &str,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+) -> Result<Endpoint, tonic::transport::Error> {
+    let mut ep = Endpoint::from_shared(uri.to_string())?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true);
+    if let Some(tls) = tls {
+        ep = ep.tls_config(tls)?;
+    }
+    Ok(ep)
+}
+
+/// What every address of a resolved worker host is connected with.
+struct EndpointTemplate {
+    scheme: String,
+    path: String,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+}
+
+/// Keeps the balancer's endpoints equal to the addresses `host` resolves to, looking them up
+/// every [`RESOLVE_INTERVAL`]; ends when the channel is dropped. A failed lookup keeps the
+/// addresses of the last one (a DNS hiccup should not take a working worker away).
+async fn follow_addresses(
+    host: String,
+    port: u16,
+    template: EndpointTemplate,
+    changes: tokio::sync::mpsc::Sender<
+        tonic::transport::channel::Change<std::net::SocketAddr, Endpoint>,
+    >,
+) {
+    use tonic::transport::channel::Change;
+    let mut current = std::collections::BTreeSet::new();
+    loop {
+        match tokio::net::lookup_host((host.as_str(), port)).await {
+            Ok(found) => {
+                let found: std::collections::BTreeSet<std::net::SocketAddr> = found.collect();
+                for gone in current.difference(&found) {
+                    if changes.send(Change::Remove(*gone)).await.is_err() {
+                        return;
+                    }
+                }
+                for new in found.difference(&current) {
+                    let uri = format!("{}://{new}{}", template.scheme, template.path);
+                    match worker_endpoint(&uri, template.tls.clone()) {
+                        Ok(ep) => {
+                            if changes.send(Change::Insert(*new, ep)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(%host, address = %new, error = %e, "worker address left out")
+                        }
+                    }
+                }
+                current = found;
+            }
+            Err(e) => {
+                tracing::warn!(%host, error = %e, "looking up the worker's addresses failed; keeping the last ones")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(RESOLVE_INTERVAL) => {}
+            () = changes.closed() => return,
+        }
     }
 }
 
@@ -497,6 +627,8 @@ mod tests {
         rt.block_on(async {
             for ok in [
                 "http://127.0.0.1:50051",
+                "http://127.0.0.1:50051,127.0.0.2:50051",
+                "https://worker.ns.svc:50051",
                 "unix:/tmp/w.sock",
                 "unix:///tmp/w.sock",
             ] {
@@ -527,6 +659,94 @@ mod tests {
             };
             assert_eq!(bounded(d, early).await.unwrap_err().code, "Cancelled");
         });
+    }
+
+    /// A worker that answers Describe with its name and counts the calls.
+    #[derive(Clone)]
+    struct Counting {
+        name: &'static str,
+        calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    #[tonic::async_trait]
+    impl pb::worker_service_server::WorkerService for Counting {
+        async fn describe(
+            &self,
+            _: tonic::Request<pb::DescribeRequest>,
+        ) -> Result<tonic::Response<pb::DescribeResponse>, tonic::Status> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(tonic::Response::new(pb::DescribeResponse {
+                protocol_version: autopilot_proto::PROTOCOL_VERSION.into(),
+                worker_name: self.name.into(),
+                ..Default::default()
+            }))
+        }
+        async fn sync(
+            &self,
+            _: tonic::Request<pb::SyncRequest>,
+        ) -> Result<tonic::Response<pb::SyncResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("not in this test"))
+        }
+        async fn finalize(
+            &self,
+            _: tonic::Request<pb::FinalizeRequest>,
+        ) -> Result<tonic::Response<pb::FinalizeResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("not in this test"))
+        }
+    }
+
+    /// Serves a [`Counting`] worker on `ip`, returning its address.
+    async fn serve(worker: Counting, ip: &str) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(pb::worker_service_server::WorkerServiceServer::new(worker))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        addr
+    }
+
+    fn counting(name: &'static str) -> Counting {
+        Counting {
+            name,
+            calls: std::sync::Arc::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_are_balanced_over_listed_addresses() {
+        let (a, b) = (counting("a"), counting("b"));
+        let addr_a = serve(a.clone(), "127.0.0.1").await;
+        let addr_b = serve(b.clone(), "127.0.0.2").await;
+        let endpoint = format!("http://{addr_a},{addr_b}");
+        let worker = GrpcWorker::new(&endpoint, 1 << 20, None).unwrap();
+        let mut answered_by = std::collections::BTreeSet::new();
+        // The balancer picks between ready connections at random, so a few calls reach both.
+        for _ in 0..200 {
+            let d = worker.describe(Duration::from_secs(5)).await.unwrap();
+            answered_by.insert(d.name);
+            if answered_by.len() == 2 {
+                break;
+            }
+        }
+        assert_eq!(
+            answered_by.into_iter().collect::<Vec<_>>(),
+            ["a", "b"],
+            "calls to {endpoint} did not reach both workers"
+        );
+        let count = |w: &Counting| w.calls.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(count(&a) > 0 && count(&b) > 0);
+    }
+
+    #[tokio::test]
+    async fn a_host_name_is_resolved_to_its_addresses() {
+        let a = counting("a");
+        let addr = serve(a.clone(), "127.0.0.1").await;
+        let endpoint = format!("http://localhost:{}", addr.port());
+        let worker = GrpcWorker::new(&endpoint, 1 << 20, None).unwrap();
+        let d = worker.describe(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(d.name, "a", "Describe through {endpoint}");
     }
 
     #[test]

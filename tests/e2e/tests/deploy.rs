@@ -108,16 +108,49 @@ fn kubectl_dry_run(kubeconfig: &Path, namespace: &str, file: &Path) {
 }
 
 /// Renders the chart's templates the way `helm template` does for the expressions the
-/// generator writes: `.Values.path` with `| quote` or `| toJson`, `required`, and
-/// `.Release.Namespace` / `.Release.Service`. Any other expression fails the test.
+/// generator writes: `.Values.path` with `| quote` or `| toJson`, `required`,
+/// `.Release.Namespace` / `.Release.Service`, and `if .Values.path` / `else` / `end` blocks with
+/// `{{-` trimming. Any other expression fails the test.
 fn render_template(text: &str, values: &Value, namespace: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
+    // Whether each enclosing `if` block is being rendered.
+    let mut blocks: Vec<bool> = Vec::new();
     while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
+        let active = blocks.iter().all(|b| *b);
         let end = rest[start..].find("}}").expect("unclosed {{") + start;
-        let expr = rest[start + 2..end].trim();
+        let mut expr = rest[start + 2..end].trim();
+        let text = if let Some(trimmed) = expr.strip_prefix('-') {
+            expr = trimmed.trim();
+            rest[..start].trim_end()
+        } else {
+            &rest[..start]
+        };
+        if active {
+            out.push_str(text);
+        }
         rest = &rest[end + 2..];
+        if let Some(path) = expr.strip_prefix("if .Values.") {
+            let v = path.split('.').fold(values.clone(), |v, k| v[k].clone());
+            assert!(
+                v.is_boolean(),
+                "{{{{ {expr} }}}} needs a boolean in values.yaml"
+            );
+            blocks.push(v == json!(true));
+            continue;
+        }
+        if expr == "else" {
+            let last = blocks.last_mut().expect("else outside if");
+            *last = !*last;
+            continue;
+        }
+        if expr == "end" {
+            blocks.pop().expect("end outside if");
+            continue;
+        }
+        if !active {
+            continue;
+        }
         let mut parts = expr.split('|').map(str::trim);
         let head = parts.next().unwrap();
         let pipe: Vec<&str> = parts.collect();
@@ -151,6 +184,7 @@ fn render_template(text: &str, values: &Value, namespace: &str) -> String {
         };
         out.push_str(&text);
     }
+    assert!(blocks.is_empty(), "unclosed if");
     out.push_str(rest);
     out
 }
@@ -222,6 +256,7 @@ async fn manifests_and_chart_pass_server_dry_run() {
     );
     for object in [
         "ConfigMap/canary-operator-config",
+        "ClusterRole/canary-operator",
         "Deployment/canary-operator",
         "Deployment/canary-analysis",
         "Service/canary-analysis",
@@ -231,6 +266,56 @@ async fn manifests_and_chart_pass_server_dry_run() {
             "{out}"
         );
     }
+    // Namespaced: a Role and RoleBinding in the namespace instead of the cluster-wide pair. A
+    // scheduler limited to its namespace cannot watch the namespaces the project names.
+    let refused = ap(
+        kubeconfig,
+        &[
+            "deploy",
+            dir.to_str().unwrap(),
+            "--namespace",
+            ns.name(),
+            "--namespaced",
+            "--dry-run",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("watches shop, payments"),
+        "{stderr}"
+    );
+    let operator_file = dir.join("autopilot-operator.yaml");
+    let operator_text = std::fs::read_to_string(&operator_file).unwrap();
+    std::fs::write(
+        &operator_file,
+        operator_text.replace("namespaces: [shop, payments]\n", ""),
+    )
+    .unwrap();
+    let out = ok(
+        "ap deploy --namespaced --dry-run",
+        ap(
+            kubeconfig,
+            &[
+                "deploy",
+                dir.to_str().unwrap(),
+                "--namespace",
+                ns.name(),
+                "--namespaced",
+                "--dry-run",
+            ],
+        ),
+    );
+    for object in [
+        "Role/canary-operator",
+        "RoleBinding/canary-operator",
+        "Deployment/canary-operator",
+    ] {
+        assert!(
+            out.contains(&format!("applied {object} (dry run)")),
+            "{out}"
+        );
+    }
+    assert!(!out.contains("ClusterRole"), "{out}");
 
     // The chart, with the project files as `helm install --set-file` would pass them.
     let chart = deploy.join("chart");
@@ -267,9 +352,27 @@ async fn manifests_and_chart_pass_server_dry_run() {
         eprintln!("helm is not installed: rendering the chart with this test's template renderer");
         for entry in std::fs::read_dir(chart.join("templates")).unwrap() {
             let path = entry.unwrap().path();
-            let text =
-                render_template(&std::fs::read_to_string(&path).unwrap(), &values, ns.name());
+            let template = std::fs::read_to_string(&path).unwrap();
+            let text = render_template(&template, &values, ns.name());
             std::fs::write(rendered.join(path.file_name().unwrap()), text).unwrap();
+            // The namespaced variant (rbac.namespaced=true) as well.
+            let mut namespaced = values.clone();
+            namespaced["rbac"]["namespaced"] = json!(true);
+            let text = render_template(&template, &namespaced, ns.name());
+            let name = format!("namespaced-{}", path.file_name().unwrap().to_string_lossy());
+            if name == "namespaced-rbac.yaml" {
+                assert!(
+                    text.contains("kind: Role\n") && !text.contains("ClusterRole"),
+                    "{text}"
+                );
+            }
+            if name == "namespaced-scheduler.yaml" {
+                assert!(
+                    text.contains(&format!("- --namespaces={}\n", ns.name())),
+                    "{text}"
+                );
+            }
+            std::fs::write(rendered.join(name), text).unwrap();
         }
         std::fs::copy(chart.join("crds/crd.yaml"), rendered.join("crd.yaml")).unwrap();
     }
@@ -278,7 +381,7 @@ async fn manifests_and_chart_pass_server_dry_run() {
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    assert!(files.len() >= if helm { 1 } else { 5 }, "{files:?}");
+    assert!(files.len() >= if helm { 1 } else { 9 }, "{files:?}");
     for file in files {
         kubectl_dry_run(kubeconfig, ns.name(), &file);
     }
@@ -463,6 +566,73 @@ async fn deploy_then_undeploy_leaves_nothing_behind() {
     );
     wait::until(
         "the cluster to be as before ap deploy",
+        Duration::from_secs(60),
+        || async {
+            let now = everything(&client).await;
+            if now == before {
+                Ok(())
+            } else {
+                Err(difference(&before, &now))
+            }
+        },
+    )
+    .await;
+
+    // Namespaced: a Role and RoleBinding in the namespace, and a scheduler watching it alone.
+    ok(
+        "ap deploy --namespaced",
+        ap(
+            kubeconfig,
+            &[
+                "deploy",
+                dir.to_str().unwrap(),
+                "--namespace",
+                "greeter-system",
+                "--namespaced",
+                "--no-wait",
+            ],
+        ),
+    );
+    let during = everything(&client).await;
+    let added: Vec<&String> = during.difference(&before).collect();
+    for expected in [
+        format!("rbac.authorization.k8s.io/Role greeter-system/{operator}"),
+        format!("rbac.authorization.k8s.io/RoleBinding greeter-system/{operator}"),
+        format!("apps/Deployment greeter-system/{operator}"),
+    ] {
+        assert!(
+            added.contains(&&expected),
+            "{expected} missing from {added:?}"
+        );
+    }
+    assert!(
+        !added.iter().any(|o| o.contains("/ClusterRole")),
+        "a namespaced deploy created cluster-wide RBAC: {added:?}"
+    );
+    let scheduler = deployments.get(&operator).await.unwrap();
+    let args = scheduler.spec.unwrap().template.spec.unwrap().containers[0]
+        .args
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        args.contains(&"--namespaces=greeter-system".to_owned()),
+        "{args:?}"
+    );
+    ok(
+        "ap undeploy --all (namespaced)",
+        ap(
+            kubeconfig,
+            &[
+                "undeploy",
+                dir.to_str().unwrap(),
+                "--namespace",
+                "greeter-system",
+                "--all",
+            ],
+        ),
+    );
+    wait::until(
+        "the cluster to be as before the namespaced ap deploy",
         Duration::from_secs(60),
         || async {
             let now = everything(&client).await;
@@ -778,4 +948,46 @@ async fn ap_run_drives_a_resource_to_its_final_phase_and_stops_cleanly() {
         );
     }
     assert!(ap_log().contains("ap: stopped"));
+}
+
+/// `ap build` builds the worker binary and, with a container tool on PATH whose engine does not
+/// answer (a docker client without a daemon), says so instead of failing in the image build.
+#[test]
+fn ap_build_builds_the_binary_and_reports_an_unreachable_engine() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("greeter");
+    greeter(&dir, Path::new("/nonexistent"), "build", "default");
+    let cache = std::env::var_os("AUTOPILOT_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/autopilot")))
+        .expect("AUTOPILOT_CACHE or HOME is set");
+    // A docker client whose daemon is never there, first on PATH.
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let docker = bin.join("docker");
+    std::fs::write(
+        &docker,
+        "#!/bin/sh\necho 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock.' >&2\nexit 1\n",
+    )
+    .unwrap();
+    let mut permissions = std::fs::metadata(&docker).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&docker, permissions).unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let out = Command::new(ap_binary())
+        .args(["build", dir.to_str().unwrap()])
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", cache.join("target-golden-rust"))
+        .output()
+        .expect("running ap build");
+    let stdout = ok("ap build", out);
+    assert!(stdout.contains("built the worker binary"), "{stdout}");
+    assert!(
+        stdout.contains("docker is on PATH but its engine is not reachable")
+            && stdout.contains("Cannot connect to the Docker daemon"),
+        "{stdout}"
+    );
 }

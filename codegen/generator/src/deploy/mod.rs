@@ -12,6 +12,12 @@
 //! `kubectl create configmap <operatorName>-config --from-file=autopilot.yaml
 //! --from-file=autopilot-operator.yaml`; with Helm: `--set-file config.project=autopilot.yaml
 //! --set-file config.operator=autopilot-operator.yaml`.
+//!
+//! RBAC comes in two scopes: cluster-wide (a ClusterRole, the scheduler watching every
+//! namespace; the default, as in `deploy/rbac.yaml`) and namespaced (a Role and RoleBinding in
+//! the scheduler's namespace, which the scheduler then watches alone). The chart switches with
+//! `rbac.namespaced`; `ap deploy --namespaced` turns the rules of `deploy/rbac.yaml` into a
+//! Role the same way.
 
 use autopilot_model::operator::{DEFAULT_HEALTH_ADDR, DEFAULT_METRICS_ADDR, Endpoint};
 use autopilot_model::{Model, Project, Worker, WorkerMode};
@@ -98,7 +104,11 @@ pub(crate) fn render(model: &Model, namespace: &str) -> Vec<GeneratedFile> {
     files.push(GeneratedFile::regenerated(
         format!("{t}/rbac.yaml"),
         format!(
-            "{header}{}",
+            "{header}{{{{- if .Values.rbac.namespaced }}}}\n{}{{{{- else }}}}\n{}{{{{- end }}}}\n",
+            namespaced_rbac(
+                project,
+                Yaml::Raw("{{ .Release.Namespace | quote }}".to_owned())
+            ),
             crate::rbac::rbac(project, "{{ .Release.Namespace }}")
         ),
     ));
@@ -108,7 +118,10 @@ pub(crate) fn render(model: &Model, namespace: &str) -> Vec<GeneratedFile> {
     ));
     files.push(GeneratedFile::regenerated(
         format!("{t}/scheduler.yaml"),
-        format!("{header}{}", join(&chart.scheduler())),
+        format!(
+            "{header}{}",
+            watch_own_namespace_when_namespaced(&join(&chart.scheduler()))
+        ),
     ));
     let workers = chart.separate_workers();
     if !workers.is_empty() {
@@ -118,6 +131,83 @@ pub(crate) fn render(model: &Model, namespace: &str) -> Vec<GeneratedFile> {
         ));
     }
     files
+}
+
+/// The chart's scheduler watches only the release namespace when `rbac.namespaced` is set: an
+/// extra `--namespaces` argument after `--project-dir`. A flag rather than an empty default, so
+/// that `namespaces` of autopilot-operator.yaml still applies with cluster-wide RBAC.
+fn watch_own_namespace_when_namespaced(scheduler: &str) -> String {
+    let mut out = String::new();
+    for line in scheduler.lines() {
+        out.push_str(line);
+        out.push('\n');
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("- ") && trimmed.contains("--project-dir=") {
+            let indent = &line[..line.len() - trimmed.len()];
+            out.push_str(&format!(
+                "{indent}{{{{- if .Values.rbac.namespaced }}}}\n\
+                 {indent}- --namespaces={{{{ .Release.Namespace }}}}\n\
+                 {indent}{{{{- end }}}}\n"
+            ));
+        }
+    }
+    out
+}
+
+/// ServiceAccount, Role and RoleBinding named after the operator in `namespace`: the rules of
+/// [`crate::rbac::rules`], granted in one namespace only.
+fn namespaced_rbac(project: &Project, namespace: Yaml) -> String {
+    let name = project.operator_name.as_str();
+    let labels = || {
+        Yaml::map()
+            .with("app.kubernetes.io/name", name)
+            .with("app.kubernetes.io/managed-by", "autopilot")
+    };
+    let metadata = || {
+        Yaml::map()
+            .with("name", name)
+            .with("namespace", namespace.clone())
+            .with("labels", labels())
+    };
+    let account = Yaml::map()
+        .with("apiVersion", "v1")
+        .with("kind", "ServiceAccount")
+        .with("metadata", metadata());
+    let rules = crate::rbac::rules(project)
+        .into_iter()
+        .map(|r| {
+            Yaml::map()
+                .with("apiGroups", Yaml::strs([r.group.as_str()]))
+                .with("resources", Yaml::strs([r.resource.as_str()]))
+                .with("verbs", Yaml::strs(r.verbs))
+        })
+        .collect();
+    let role = Yaml::map()
+        .with("apiVersion", "rbac.authorization.k8s.io/v1")
+        .with("kind", "Role")
+        .with("metadata", metadata())
+        .with("rules", Yaml::Seq(rules));
+    let binding = Yaml::map()
+        .with("apiVersion", "rbac.authorization.k8s.io/v1")
+        .with("kind", "RoleBinding")
+        .with("metadata", metadata())
+        .with(
+            "roleRef",
+            Yaml::map()
+                .with("apiGroup", "rbac.authorization.k8s.io")
+                .with("kind", "Role")
+                .with("name", name),
+        )
+        .with(
+            "subjects",
+            Yaml::Seq(vec![
+                Yaml::map()
+                    .with("kind", "ServiceAccount")
+                    .with("name", name)
+                    .with("namespace", namespace.clone()),
+            ]),
+        );
+    join(&[account, role, binding])
 }
 
 fn join(docs: &[Yaml]) -> String {
@@ -643,7 +733,9 @@ impl<'a> Manifests<'a> {
                             ),
                     ),
             );
-            // A ClusterIP Service: kube-proxy spreads connections, not calls, over the pods.
+            // A headless Service: its name resolves to every ready pod, and the scheduler
+            // spreads calls over them (a ClusterIP would pin each HTTP/2 connection, and so
+            // every call, to one pod).
             docs.push(
                 Yaml::map()
                     .with("apiVersion", "v1")
@@ -652,6 +744,7 @@ impl<'a> Manifests<'a> {
                     .with(
                         "spec",
                         Yaml::map()
+                            .with("clusterIP", "None")
                             .with("selector", self.selector(&component))
                             .with(
                                 "ports",
@@ -708,6 +801,12 @@ impl<'a> Manifests<'a> {
              \x20 project: \"\"\n\
              \x20 # Text of autopilot-operator.yaml; empty means every default.\n\
              \x20 operator: \"\"\n\
+             \n\
+             rbac:\n\
+             \x20 # false: a ClusterRole, the scheduler watches every namespace (or the namespaces of\n\
+             \x20 # autopilot-operator.yaml). true: a Role in the release namespace, which the\n\
+             \x20 # scheduler then watches alone.\n\
+             \x20 namespaced: false\n\
              \n\
              scheduler:\n\
              \x20 # The autopilot-scheduler image.\n\

@@ -61,3 +61,28 @@ fn ports() {
     assert_eq!(port_of("https://a.b.svc:7000/x"), 7000);
     assert_eq!(values_key("canary-worker"), "canaryWorker");
 }
+
+#[test]
+fn rbac_in_both_scopes() {
+    let files = render(&canary(), "canary-system");
+    let namespaced = namespaced_rbac(&canary().project, Yaml::from("canary-system"));
+    assert!(namespaced.contains("kind: Role\n"));
+    assert!(namespaced.contains("kind: RoleBinding\n"));
+    assert!(!namespaced.contains("ClusterRole"));
+    assert_eq!(namespaced.matches("namespace: canary-system").count(), 4);
+    let chart = file(&files, "deploy/chart/templates/rbac.yaml");
+    assert!(chart.contains("{{- if .Values.rbac.namespaced }}\n"));
+    assert!(chart.contains("kind: Role\n") && chart.contains("kind: ClusterRole\n"));
+    let scheduler = file(&files, "deploy/chart/templates/scheduler.yaml");
+    assert!(scheduler.contains(
+        "{{- if .Values.rbac.namespaced }}\n            - --namespaces={{ .Release.Namespace }}\n"
+    ));
+    assert!(file(&files, "deploy/chart/values.yaml").contains("  namespaced: false\n"));
+}
+
+#[test]
+fn separate_workers_are_behind_headless_services() {
+    let files = render(&canary(), "canary-system");
+    let workers = file(&files, "deploy/workers.yaml");
+    assert!(workers.contains("clusterIP: None"), "{workers}");
+}
