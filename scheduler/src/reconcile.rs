@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
@@ -28,6 +27,8 @@ use crate::step::{self, Facts, Failure, Position, Requeue, Step};
 use crate::worker::{CallError, CallMeta, SyncCall, SyncReply, Worker};
 use crate::{Error, inputs};
 
+use crate::events;
+
 /// Everything a reconcile needs, shared by all of them.
 pub struct Context {
     /// The API client.
@@ -36,8 +37,8 @@ pub struct Context {
     pub plan: std::sync::RwLock<Arc<Plan>>,
     /// The workers; replaced on config reload.
     pub workers: std::sync::RwLock<Arc<WorkerSet>>,
-    /// Event recorder.
-    pub recorder: Recorder,
+    /// Publishes Events off the reconcile path.
+    pub events: events::Events,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Resource inputs and Prometheus queries.
@@ -79,12 +80,12 @@ impl Context {
         inputs: inputs::Gatherer,
         instance: Option<String>,
     ) -> Self {
-        let reporter = Reporter {
+        let reporter = events::Reporter {
             controller: format!("autopilot-{}", plan.operator_name),
             instance,
         };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: events::Events::new(client.clone(), reporter),
             client,
             plan: std::sync::RwLock::new(plan),
             workers: std::sync::RwLock::new(Arc::new(workers)),
@@ -196,8 +197,12 @@ fn owner_of(obj: &DynamicObject, plan: &Plan) -> Result<Owner, ReconcileError> {
 }
 
 /// The resource as sent to workers: `managedFields` stripped (they are large and never useful
-/// to a phase).
+/// to a phase). The watch already strips them from the cache (`run.rs`), so the resource is
+/// serialized as it is, without a copy.
 fn resource_json(obj: &DynamicObject) -> Vec<u8> {
+    if obj.metadata.managed_fields.is_none() {
+        return serde_json::to_vec(obj).unwrap_or_default();
+    }
     let mut obj = obj.clone();
     obj.metadata.managed_fields = None;
     serde_json::to_vec(&obj).unwrap_or_default()
@@ -210,6 +215,7 @@ fn api_for(ctx: &Context, plan: &Plan, obj: &DynamicObject) -> Api<DynamicObject
     }
 }
 
+/// Queues an Event about `obj`; repeats of it are folded into a series.
 async fn publish(
     ctx: &Context,
     plan: &Plan,
@@ -219,25 +225,33 @@ async fn publish(
     note: String,
     action: &str,
 ) {
-    let event = Event {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.chars().take(128).collect(),
-        note: Some(note.chars().take(1024).collect()),
+    publish_event(ctx, plan, obj, warning, reason, note, action, true).await;
+}
+
+/// Queues an Event about `obj`. Events are best effort: they are written in the background
+/// and a failed one never fails the step. `aggregate: false` is for Events that never repeat
+/// for one resource, which then cost no memory once written.
+#[allow(clippy::too_many_arguments)]
+async fn publish_event(
+    ctx: &Context,
+    plan: &Plan,
+    obj: &DynamicObject,
+    warning: bool,
+    reason: &str,
+    note: String,
+    action: &str,
+    aggregate: bool,
+) {
+    let event = events::Event {
+        warning,
+        reason: reason.to_string(),
+        note,
         action: action.to_string(),
-        secondary: None,
+        aggregate,
     };
-    if let Err(e) = ctx
-        .recorder
-        .publish(&event, &obj.object_ref(&plan.resource))
-        .await
-    {
-        // Events are best effort: a failed one must not fail the step.
-        warn!(error = %e, reason, "could not record event");
-    }
+    ctx.events
+        .publish(event, obj.object_ref(&plan.resource))
+        .await;
 }
 
 /// Reconciles one resource. Registered with the kube-runtime controller.
@@ -348,9 +362,9 @@ async fn reconcile_inner(
     if let Some((from, to)) = &step.transition {
         ctx.metrics.transition(from, to);
         info!(from = %from, to = %to, "phase changed");
-        // The recorder folds events with equal type, reason and action into one series; the
-        // target phase as the action keeps each transition visible on its own.
-        publish(
+        // One Event per transition, never folded into a series (the target phase is the
+        // action), so none is remembered after it was written.
+        publish_event(
             ctx,
             plan,
             obj,
@@ -358,6 +372,7 @@ async fn reconcile_inner(
             "PhaseChanged",
             format!("{from} -> {to}"),
             to,
+            false,
         )
         .await;
     }
@@ -747,13 +762,15 @@ async fn apply_reply(
 }
 
 /// Replaces `.status` through the status subresource, guarded by the resourceVersion read.
+/// The body is serialized once and the API server's answer (the whole resource) is not parsed:
+/// its watch event brings the new copy to the cache.
 async fn write_status(
     ctx: &Context,
     plan: &Plan,
     obj: &DynamicObject,
     status: &Status,
 ) -> Result<(), ReconcileError> {
-    let body = json!({
+    let body = serde_json::to_vec(&json!({
         "apiVersion": plan.resource.api_version,
         "kind": plan.resource.kind,
         "metadata": {
@@ -762,11 +779,14 @@ async fn write_status(
             "resourceVersion": obj.metadata.resource_version,
         },
         "status": status,
-    });
-    let data: DynamicObject = serde_json::from_value(body)
-        .map_err(|e| ReconcileError::StatusWriteFailed(kube::Error::SerdeError(e)))?;
-    api_for(ctx, plan, obj)
-        .replace_status(&obj.name_any(), &PostParams::default(), &data)
+    }))
+    .map_err(|e| ReconcileError::StatusWriteFailed(kube::Error::SerdeError(e)))?;
+    let api = api_for(ctx, plan, obj);
+    let request = kube::core::Request::new(api.resource_url())
+        .replace_subresource("status", &obj.name_any(), &PostParams::default(), body)
+        .map_err(|e| ReconcileError::StatusWriteFailed(kube::Error::BuildRequest(e)))?;
+    ctx.client
+        .request_text(request)
         .await
         .map_err(ReconcileError::StatusWriteFailed)?;
     Ok(())

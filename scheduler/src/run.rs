@@ -8,7 +8,8 @@ use futures::StreamExt;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, store::Writer};
+use kube::runtime::{WatchStreamExt, watcher};
 use tracing::{error, info, warn};
 
 use crate::Error;
@@ -185,6 +186,11 @@ pub async fn handshake(
     Ok(set)
 }
 
+/// Drops from a cached resource what the scheduler never reads.
+fn strip(obj: &mut DynamicObject) {
+    obj.metadata.managed_fields = None;
+}
+
 fn parse_addr(what: &str, addr: &str) -> Result<Option<SocketAddr>, Error> {
     // "" disables the endpoint, as in autopilot-operator.yaml.
     if addr.is_empty() {
@@ -302,16 +308,21 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
             Some(ns) => Api::namespaced_with(client.clone(), ns, &plan.resource),
             None => Api::all_with(client.clone(), &plan.resource),
         };
-        let controller = Controller::new_with(
-            api,
-            watcher::Config::default().any_semantic(),
-            plan.resource.clone(),
+        // The controller's cache of the resources, built from a watch that drops what the
+        // scheduler never reads (managedFields: large, and never sent to workers).
+        let writer = Writer::<DynamicObject>::new(plan.resource.clone());
+        let store = writer.as_reader();
+        let watch = reflector::reflector(
+            writer,
+            watcher(api, watcher::Config::default().any_semantic()).modify(strip),
         )
-        .with_config(controller::Config::default().concurrency(plan.concurrency))
-        .reconcile_on(tokio_stream::wrappers::UnboundedReceiverStream::new(
-            trigger_rx,
-        ))
-        .reconcile_all_on(tokio_stream::wrappers::UnboundedReceiverStream::new(all_rx));
+        .applied_objects();
+        let controller = Controller::for_stream_with(watch, store, plan.resource.clone())
+            .with_config(controller::Config::default().concurrency(plan.concurrency))
+            .reconcile_on(tokio_stream::wrappers::UnboundedReceiverStream::new(
+                trigger_rx,
+            ))
+            .reconcile_all_on(tokio_stream::wrappers::UnboundedReceiverStream::new(all_rx));
         let store = controller.store();
         let counts_metrics = metrics.clone();
         tokio::spawn(async move {
@@ -387,6 +398,12 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
         .is_err()
     {
         error!("in-flight reconciles did not finish within the grace period");
+    }
+    if !ctx.events.flush(Duration::from_secs(5)).await {
+        warn!(
+            pending = ctx.events.pending(),
+            "some Events were not written before shutdown"
+        );
     }
     if let Some(e) = elector.as_mut() {
         e.release().await;
