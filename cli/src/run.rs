@@ -127,11 +127,158 @@ fn build_worker(worker: &Path) -> anyhow::Result<std::process::Command> {
             run_build(worker, "go", &["build", "-o", "bin/worker", "."])?;
             Ok(std::process::Command::new(out))
         }
+        Lang::Python => build_python(worker),
         other => bail!(
             "building and running a {other:?} worker is not done yet; build and start it yourself \
              (AUTOPILOT_WORKER_ADDR=127.0.0.1:50051), then run autopilot-scheduler"
         ),
     }
+}
+
+/// The Python toolchain `hack/deps/python.sh` installs: a venv with grpcio, pydantic and the
+/// build backend, at `${AUTOPILOT_CACHE:-$HOME/.cache/autopilot}/venv`.
+fn python_venv() -> anyhow::Result<PathBuf> {
+    let cache = match std::env::var_os("AUTOPILOT_CACHE") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
+            .join(".cache/autopilot"),
+    };
+    let venv = cache.join("venv");
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        bail!(
+            "the Python worker toolchain is missing ({} not found): run `bash hack/deps/python.sh` \
+             from the Autopilot repository (it installs the venv there; AUTOPILOT_CACHE moves it)",
+            python.display()
+        );
+    }
+    Ok(venv)
+}
+
+/// Installs the SDK and the worker project into `<project>/.autopilot/build/python` with the
+/// venv's pip (no dependency resolution: the venv has them), and returns
+/// `python -m <package>` with that directory on `PYTHONPATH`.
+fn build_python(worker: &Path) -> anyhow::Result<std::process::Command> {
+    let venv = python_venv()?;
+    let python = venv.join("bin").join("python");
+    let pyproject_path = worker.join("pyproject.toml");
+    let pyproject = std::fs::read_to_string(&pyproject_path)
+        .with_context(|| format!("reading {}", pyproject_path.display()))?;
+    let module = python_module(&pyproject).with_context(|| {
+        format!(
+            "{} has no `[project.scripts]` entry `name = \"package.__main__:main\"`",
+            pyproject_path.display()
+        )
+    })?;
+    let worker_abs = worker
+        .canonicalize()
+        .with_context(|| format!("resolving {}", worker.display()))?;
+    let sdk = python_sdk(&pyproject, &worker_abs);
+    let project = worker_abs.parent().unwrap_or(&worker_abs);
+    let site = project.join(".autopilot").join("build").join("python");
+    if site.exists() {
+        std::fs::remove_dir_all(&site)
+            .with_context(|| format!("removing the previous build in {}", site.display()))?;
+    }
+    std::fs::create_dir_all(&site)?;
+    eprintln!(
+        "building the worker: pip install --no-deps --no-build-isolation --target {} {} {}",
+        site.display(),
+        sdk.as_deref().unwrap_or("(no autopilot-sdk dependency)"),
+        worker_abs.display()
+    );
+    let mut pip = std::process::Command::new(&python);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-compile",
+        "--target",
+    ])
+    .arg(&site);
+    if let Some(sdk) = &sdk {
+        pip.arg(sdk);
+    }
+    let status = pip
+        .arg(&worker_abs)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null())
+        .status()
+        .with_context(|| format!("running {} -m pip", python.display()))?;
+    if !status.success() {
+        bail!("pip install of the worker failed ({status})");
+    }
+    let mut command = std::process::Command::new(python);
+    command
+        .args(["-m", &module])
+        .env("PYTHONPATH", &site)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    Ok(command)
+}
+
+/// The worker's package, from its `[project.scripts]` entry `name = "package.__main__:main"`:
+/// what `python -m` runs.
+fn python_module(pyproject: &str) -> Option<String> {
+    let mut in_scripts = false;
+    for line in pyproject.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_scripts = line == "[project.scripts]";
+            continue;
+        }
+        if !in_scripts {
+            continue;
+        }
+        let Some((_, value)) = line.split_once('=') else {
+            continue;
+        };
+        let target = value.trim().trim_matches('"').trim_matches('\'');
+        let module = target.split(':').next().unwrap_or(target);
+        let module = module.strip_suffix(".__main__").unwrap_or(module);
+        if !module.is_empty() {
+            return Some(module.to_owned());
+        }
+    }
+    None
+}
+
+/// What pip installs for the `autopilot-sdk` dependency of `pyproject`: the local directory of a
+/// path dependency (`{root:parent:uri}/sdk` relative to `worker`, or `file:///abs`), else the
+/// requirement itself (`autopilot-sdk~=0.1`, from PyPI).
+fn python_sdk(pyproject: &str, worker: &Path) -> Option<String> {
+    let requirement = pyproject.lines().find_map(|line| {
+        let line = line.trim().trim_end_matches(',');
+        let quoted = line.strip_prefix('"')?.strip_suffix('"')?;
+        quoted
+            .starts_with("autopilot-sdk")
+            .then(|| quoted.to_owned())
+    })?;
+    let Some((_, url)) = requirement.split_once(" @ ") else {
+        return Some(requirement);
+    };
+    let url = url.trim();
+    if let Some(path) = url.strip_prefix("file://") {
+        return Some(path.to_owned());
+    }
+    if let Some(rest) = url.strip_prefix("{root") {
+        let (modifiers, tail) = rest.split_once('}')?;
+        let mut dir = worker.to_path_buf();
+        for modifier in modifiers.split(':').filter(|m| !m.is_empty()) {
+            match modifier {
+                "parent" => dir = dir.parent()?.to_path_buf(),
+                "uri" => {}
+                _ => return Some(requirement),
+            }
+        }
+        let tail = tail.trim_start_matches('/');
+        if !tail.is_empty() {
+            dir = dir.join(tail);
+        }
+        return Some(dir.display().to_string());
+    }
+    Some(requirement)
 }
 
 fn run_build(dir: &Path, program: &str, args: &[&str]) -> anyhow::Result<()> {
@@ -151,7 +298,7 @@ pub(crate) fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let model = crate::deploy::load(&args.dir)?;
     let worker = args.dir.join("worker");
     build_worker(&worker)?;
-    println!("built the worker binary");
+    println!("built the worker");
     let tool = ["docker", "podman", "buildah"]
         .into_iter()
         .find(|t| which(t).is_some());
@@ -331,9 +478,14 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         let worker_port = free_port()?;
         let spawn_worker = || {
             let mut command = std::process::Command::new(worker_command.get_program());
-            command
-                .args(worker_command.get_args())
-                .env("AUTOPILOT_WORKER_ADDR", format!("127.0.0.1:{worker_port}"));
+            command.args(worker_command.get_args());
+            for (key, value) in worker_command.get_envs() {
+                match value {
+                    Some(value) => command.env(key, value),
+                    None => command.env_remove(key),
+                };
+            }
+            command.env("AUTOPILOT_WORKER_ADDR", format!("127.0.0.1:{worker_port}"));
             Supervised::spawn("worker", command, &log_dir)
         };
         let mut worker = spawn_worker()?;
@@ -498,5 +650,48 @@ fn local_logs(files: &[PathBuf], follow: bool) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_module_comes_from_the_project_script() {
+        let pyproject = "[project]\nname = \"canary-worker\"\n\n[project.scripts]\ncanary-worker = \"canary_worker.__main__:main\"\n\n[build-system]\nrequires = [\"hatchling\"]\n";
+        assert_eq!(python_module(pyproject).as_deref(), Some("canary_worker"));
+        assert_eq!(python_module("[project]\nname = \"x\"\n"), None);
+    }
+
+    #[test]
+    fn python_sdk_path_or_requirement() {
+        let worker = Path::new("/home/me/op/worker");
+        let dependency =
+            |d: &str| format!("dependencies = [\n  \"{d}\",\n  \"pydantic>=2.11,<3\",\n]\n");
+        let cases = [
+            (
+                "autopilot-sdk @ {root:parent:parent:uri}/sdk-python",
+                Some("/home/me/sdk-python"),
+            ),
+            (
+                "autopilot-sdk @ {root:uri}/sdk",
+                Some("/home/me/op/worker/sdk"),
+            ),
+            ("autopilot-sdk @ {root:parent:uri}", Some("/home/me/op")),
+            (
+                "autopilot-sdk @ file:///opt/sdk-python",
+                Some("/opt/sdk-python"),
+            ),
+            ("autopilot-sdk~=0.1", Some("autopilot-sdk~=0.1")),
+        ];
+        for (requirement, want) in cases {
+            assert_eq!(
+                python_sdk(&dependency(requirement), worker).as_deref(),
+                want,
+                "{requirement}"
+            );
+        }
+        assert_eq!(python_sdk(&dependency("pydantic"), worker), None);
     }
 }

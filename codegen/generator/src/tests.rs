@@ -153,6 +153,7 @@ fn rendering_is_deterministic_and_marks_regenerated_files() {
             "deploy/scheduler.yaml",
             "deploy/workers.yaml",
             "worker/Cargo.toml",
+            "worker/Dockerfile",
             "worker/src/lib.rs",
             "worker/src/main.rs",
             "worker/src/model.rs",

@@ -984,7 +984,7 @@ fn ap_build_builds_the_binary_and_reports_an_unreachable_engine() {
         .output()
         .expect("running ap build");
     let stdout = ok("ap build", out);
-    assert!(stdout.contains("built the worker binary"), "{stdout}");
+    assert!(stdout.contains("built the worker"), "{stdout}");
     assert!(
         stdout.contains("docker is on PATH but its engine is not reachable")
             && stdout.contains("Cannot connect to the Docker daemon"),

@@ -38,6 +38,7 @@ pub(crate) fn render(
 
     let mut files = vec![
         GeneratedFile::owned(path("Cargo.toml"), cargo_toml(&package, &options.sdk)),
+        GeneratedFile::owned(path("Dockerfile"), dockerfile(&package, &options.sdk)),
         GeneratedFile::regenerated(
             path("src/main.rs"),
             main_rs(project, &worker.name, &krate, &phases),
@@ -83,6 +84,34 @@ tokio = {{ version = "1", features = ["macros", "rt-multi-thread"] }}
 
 # A standalone project: it does not join a workspace it happens to sit in.
 [workspace]
+"#
+    )
+}
+
+/// The worker's image: a release build in the Rust image, run as a non-root user on a small
+/// runtime image with glibc.
+fn dockerfile(package: &str, sdk: &SdkSource) -> String {
+    let sdk_note = match sdk {
+        SdkSource::Version(_) => String::new(),
+        SdkSource::Path(p) => format!(
+            "# Cargo.toml takes autopilot-sdk from a local path ({p}): build with a context that holds\n\
+             # it too, or switch Cargo.toml to the published autopilot-sdk before building this image.\n"
+        ),
+    };
+    format!(
+        r#"# The worker's image: yours to edit; `ap generate` only creates it.
+{sdk_note}FROM rust:1-bookworm AS build
+WORKDIR /worker
+COPY Cargo.toml Cargo.lock* ./
+COPY src ./src
+RUN cargo build --release
+
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /worker/target/release/{package} /usr/local/bin/{package}
+ENV AUTOPILOT_WORKER_ADDR=0.0.0.0:50051
+EXPOSE 50051
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/{package}"]
 "#
     )
 }
