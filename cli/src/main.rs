@@ -4,6 +4,7 @@ mod cluster;
 mod deploy;
 mod init;
 mod kube_util;
+mod logs;
 mod run;
 
 use std::io;
@@ -106,7 +107,7 @@ enum Command {
     Build(run::BuildArgs),
     /// Print the logs of `ap run`'s processes, or of the operator's pods on the cluster.
     #[command(after_help = "Examples:\n  ap logs -f\n  ap logs --cluster -n canary-system")]
-    Logs(run::LogsArgs),
+    Logs(logs::LogsArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  ap completion bash > /etc/bash_completion.d/ap\n  ap completion zsh > \"${fpath[1]}/_ap\"\n  ap completion fish > ~/.config/fish/completions/ap.fish"
@@ -169,7 +170,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Cluster(args) => cluster::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Build(args) => run::build(&args),
-        Command::Logs(args) => run::logs(&args),
+        Command::Logs(args) => logs::logs(&args),
         Command::Deploy(args) => deploy::deploy(&args).map(|()| ExitCode::SUCCESS),
         Command::Undeploy(args) => deploy::undeploy(&args).map(|()| ExitCode::SUCCESS),
         Command::Status(args) => deploy::status(&args).map(|()| ExitCode::SUCCESS),
