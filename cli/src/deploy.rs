@@ -2,7 +2,6 @@
 //! Kubernetes API with server-side apply (no kubectl).
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -15,6 +14,8 @@ use kube::api::{
 use kube::discovery::{ApiCapabilities, Scope};
 use kube::{Client, ResourceExt as _};
 use serde_json::{Value, json};
+
+mod rollout;
 
 /// The field manager of every server-side apply by `ap`.
 pub(crate) const FIELD_MANAGER: &str = "ap";
@@ -461,56 +462,15 @@ pub(crate) async fn wait_crd_established(client: &Client, name: &str) -> anyhow:
     }
 }
 
+/// Waits for the rollout of every Deployment of the plan (see [`rollout::wait`]).
 async fn wait_rollout(client: &Client, plan: &Plan, timeout: Duration) -> anyhow::Result<()> {
-    use k8s_openapi::api::apps::v1::Deployment;
-    let api: Api<Deployment> = Api::namespaced(client.clone(), &plan.namespace);
     let names: Vec<&str> = plan
         .objects
         .iter()
         .filter(|o| o.kind() == "Deployment")
         .map(Object::name)
         .collect();
-    let started = Instant::now();
-    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let mut last = String::new();
-    loop {
-        let mut line = Vec::new();
-        let mut done = true;
-        for name in &names {
-            let d = api.get(name).await?;
-            let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-            let status = d.status.unwrap_or_default();
-            let updated = status.updated_replicas.unwrap_or(0);
-            let available = status.available_replicas.unwrap_or(0);
-            let current = d.metadata.generation == status.observed_generation;
-            done &= current && updated >= want && available >= want;
-            line.push(format!("{name} {available}/{want} available"));
-        }
-        let line = format!(
-            "rollout [{:>3}s] {}",
-            started.elapsed().as_secs(),
-            line.join(", ")
-        );
-        if interactive {
-            print!("\r{line}");
-            let _ = std::io::stdout().flush();
-        } else if line.split_once(']').map(|x| x.1) != last.split_once(']').map(|x| x.1) {
-            println!("{line}");
-        }
-        last = line;
-        if done {
-            println!("\nrolled out");
-            return Ok(());
-        }
-        if started.elapsed() > timeout {
-            println!();
-            bail!(
-                "the rollout did not finish within {} (no nodes? use --no-wait)",
-                humantime::format_duration(timeout)
-            );
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    rollout::wait(client, &plan.namespace, &names, timeout).await
 }
 
 pub(crate) fn undeploy(args: &UndeployArgs) -> anyhow::Result<()> {

@@ -95,12 +95,24 @@ enum Command {
     Status(deploy::StatusArgs),
     /// Build the worker, then start it and autopilot-scheduler here against the current
     /// kubeconfig, with their logs prefixed; a crashed worker is restarted; Ctrl-C stops both.
+    ///
+    /// The worker (Rust, Go, Python, TypeScript or Java) is built as `ap build` builds it, then
+    /// started on a free loopback port given in AUTOPILOT_WORKER_ADDR: the cargo binary,
+    /// bin/worker, `python -m <package>`, `node <package.json main>` or `java -jar
+    /// target/<finalName>.jar`. The CRD is applied first; logs are also kept in .autopilot/run.
     #[command(
         after_help = "Examples:\n  ap cluster up && eval \"$(ap cluster env)\" && ap run\n  ap run path/to/project --namespaces default"
     )]
     Run(run::RunArgs),
     /// Build the worker and, when docker, podman or buildah is on PATH, its image from
     /// worker/Dockerfile.
+    ///
+    /// Each language with its own tools: Rust `cargo build`; Go `go build -o bin/worker .`;
+    /// Python `pip install` of the SDK and the worker into .autopilot/build/python with the venv
+    /// of hack/deps/python.sh; TypeScript `npm ci` (`npm install` without package-lock.json),
+    /// then `npm run build`; Java `mvn -B -q package -DskipTests`, with the Maven repository of
+    /// hack/deps/java.sh when it holds the Java SDK. A missing toolchain is named with the
+    /// hack/deps script that installs it.
     #[command(
         after_help = "Examples:\n  ap build\n  ap build --image registry.example.com/canary-worker:1.0"
     )]

@@ -1,9 +1,12 @@
 //! `ap run` and `ap build`: the development loop on this machine.
 //!
+//! `ap build` builds the worker with its language's tools (cargo, go, pip with the venv of
+//! `hack/deps/python.sh`, npm, Maven) and, given a container tool and a Dockerfile, its image.
+//!
 //! `ap run` builds the worker, applies the CRD, starts the worker and `autopilot-scheduler` as
 //! child processes on free loopback ports, prints their output prefixed with the process name
 //! (and keeps it in `.autopilot/run/<name>.log` for `ap logs`), restarts the worker when it
-//! exits, and stops both on Ctrl-C or SIGTERM.
+//! exits, and stops both on Ctrl-C, SIGTERM or SIGHUP.
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -83,10 +86,15 @@ fn detect(worker: &Path) -> anyhow::Result<Lang> {
 fn build_worker(worker: &Path) -> anyhow::Result<std::process::Command> {
     match detect(worker)? {
         Lang::Rust => {
+            require_tool(
+                "cargo",
+                "Rust workers need Rust and cargo (https://rustup.rs)",
+            )?;
             eprintln!("building the worker: cargo build (in {})", worker.display());
             let output = std::process::Command::new("cargo")
                 .args(["build", "--message-format=json-render-diagnostics"])
                 .current_dir(worker)
+                .stdin(Stdio::null())
                 .stderr(Stdio::inherit())
                 .output()
                 .context("running cargo (is Rust installed?)")?;
@@ -102,28 +110,241 @@ fn build_worker(worker: &Path) -> anyhow::Result<std::process::Command> {
                 .context("cargo built no executable")?;
             Ok(std::process::Command::new(executable))
         }
-        Lang::Go => {
-            let out = worker.join("bin").join("worker");
-            run_build(worker, "go", &["build", "-o", "bin/worker", "."])?;
-            Ok(std::process::Command::new(out))
-        }
+        Lang::Go => build_go(worker),
         Lang::Python => build_python(worker),
-        other => bail!(
-            "building and running a {other:?} worker is not done yet; build and start it yourself \
-             (AUTOPILOT_WORKER_ADDR=127.0.0.1:50051), then run autopilot-scheduler"
-        ),
+        Lang::Typescript => build_typescript(worker),
+        Lang::Java => build_java(worker),
     }
+}
+
+/// `${AUTOPILOT_CACHE:-$HOME/.cache/autopilot}`, where `hack/deps/<lang>.sh` install toolchains.
+fn autopilot_cache() -> anyhow::Result<PathBuf> {
+    Ok(match std::env::var_os("AUTOPILOT_CACHE") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
+            .join(".cache/autopilot"),
+    })
+}
+
+/// The path of `program` on PATH, or an error saying `hint` (how to install it).
+fn require_tool(program: &str, hint: &str) -> anyhow::Result<PathBuf> {
+    which(program).with_context(|| format!("`{program}` is not on PATH: {hint}"))
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// `worker` as an absolute path, so the commands built from it work from any directory.
+fn absolute(worker: &Path) -> anyhow::Result<PathBuf> {
+    worker
+        .canonicalize()
+        .with_context(|| format!("resolving {}", worker.display()))
+}
+
+const GO_HINT: &str = "Go workers need the Go toolchain, 1.24 or later (https://go.dev/dl); \
+                       `bash hack/deps/go.sh` from the Autopilot repository checks it and \
+                       downloads the SDK's modules";
+
+/// `go build -o bin/worker .`, returning `bin/worker`.
+fn build_go(worker: &Path) -> anyhow::Result<std::process::Command> {
+    require_tool("go", GO_HINT)?;
+    let worker = absolute(worker)?;
+    run_build(&worker, "go", &["build", "-o", "bin/worker", "."]).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}; if a module could not be downloaded, run `bash hack/deps/go.sh` from the \
+             Autopilot repository (or `go mod download` with network); if the SDK is not found, \
+             check the `replace` line of go.mod"
+        )
+    })?;
+    Ok(std::process::Command::new(
+        worker.join("bin").join("worker"),
+    ))
+}
+
+const TYPESCRIPT_HINT: &str = "TypeScript workers need Node.js 20 or later and npm: run \
+                               `bash hack/deps/typescript.sh` from the Autopilot repository, or \
+                               install Node 20+";
+
+/// `npm ci` (or `npm install` without a package-lock.json), then `npm run build`; returns
+/// `node <package.json "main">` in the worker directory. npm's cache is npm's own choice, or
+/// `npm_config_cache` when set.
+fn build_typescript(worker: &Path) -> anyhow::Result<std::process::Command> {
+    let node = require_tool("node", TYPESCRIPT_HINT)?;
+    require_tool("npm", TYPESCRIPT_HINT)?;
+    let version = std::process::Command::new(&node)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {} --version", node.display()))?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    let major = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    if major.is_none_or(|m| m < 20) {
+        bail!("node {version} is too old: {TYPESCRIPT_HINT}");
+    }
+    let worker = absolute(worker)?;
+    let package_path = worker.join("package.json");
+    let package: serde_json::Value = serde_json::from_str(&read(&package_path)?)
+        .with_context(|| format!("parsing {}", package_path.display()))?;
+    let main = package["main"].as_str().with_context(|| {
+        format!(
+            "{} has no \"main\" (the compiled entry point `ap` starts with node, e.g. \
+             dist/src/main.js)",
+            package_path.display()
+        )
+    })?;
+    if package["scripts"]["build"].as_str().is_none() {
+        bail!(
+            "{} has no \"build\" script (e.g. \"build\": \"tsc\")",
+            package_path.display()
+        );
+    }
+    if let Some(sdk) = package["dependencies"]["@autopilot/sdk"]
+        .as_str()
+        .and_then(|spec| spec.strip_prefix("file:"))
+    {
+        let sdk = worker.join(sdk);
+        if !sdk.join("dist").join("index.js").is_file() {
+            bail!(
+                "the TypeScript SDK at {} is not built (no dist/index.js): run `bash \
+                 hack/deps/typescript.sh` from the Autopilot repository (or `bash {}`)",
+                sdk.display(),
+                sdk.join("scripts").join("build.sh").display()
+            );
+        }
+    }
+    let install = if worker.join("package-lock.json").is_file() {
+        "ci"
+    } else {
+        "install"
+    };
+    run_build(
+        &worker,
+        "npm",
+        &[install, "--no-audit", "--no-fund", "--prefer-offline"],
+    )?;
+    run_build(&worker, "npm", &["run", "build"])?;
+    if !worker.join(main).is_file() {
+        bail!(
+            "`npm run build` wrote no {main} (the \"main\" of {})",
+            package_path.display()
+        );
+    }
+    let mut command = std::process::Command::new(node);
+    command.arg(main).current_dir(&worker);
+    Ok(command)
+}
+
+const JAVA_HINT: &str = "Java workers need JDK 17+ and Maven: run `bash hack/deps/java.sh` from \
+                         the Autopilot repository (it also installs the Java SDK)";
+
+/// `mvn -B -q package -DskipTests`, with the Maven repository of `hack/deps/java.sh` when it
+/// holds the Java SDK; returns `java -jar target/<finalName>.jar` in the worker directory.
+fn build_java(worker: &Path) -> anyhow::Result<std::process::Command> {
+    let java = require_tool("java", JAVA_HINT)?;
+    require_tool("mvn", JAVA_HINT)?;
+    let worker = absolute(worker)?;
+    let pom_path = worker.join("pom.xml");
+    let pom = read(&pom_path)?;
+    let jar = java_jar_name(&pom).with_context(|| {
+        format!(
+            "cannot tell the jar {} builds: give the maven-jar-plugin a <finalName>",
+            pom_path.display()
+        )
+    })?;
+    let cache_repo = autopilot_cache()?.join("m2");
+    let mut args = ["-B", "-q", "-Dstyle.color=never"]
+        .map(str::to_owned)
+        .to_vec();
+    if holds_java_sdk(&cache_repo) {
+        args.push(format!("-Dmaven.repo.local={}", cache_repo.display()));
+    }
+    args.extend(["package", "-DskipTests"].map(str::to_owned));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    if let Err(e) = run_build(&worker, "mvn", &args) {
+        let default_repo = std::env::var_os("HOME").map(|h| Path::new(&h).join(".m2/repository"));
+        let sdk_missing = pom.contains("<artifactId>autopilot-sdk</artifactId>")
+            && !holds_java_sdk(&cache_repo)
+            && !default_repo.as_deref().is_some_and(holds_java_sdk);
+        if sdk_missing {
+            return Err(e.context(format!(
+                "the Java SDK (dev.autopilot:autopilot-sdk) is installed neither in {} nor in \
+                 ~/.m2: run `bash hack/deps/java.sh` from the Autopilot repository",
+                cache_repo.display()
+            )));
+        }
+        return Err(e);
+    }
+    let jar = format!("target/{jar}.jar");
+    if !worker.join(&jar).is_file() {
+        bail!("`mvn package` built no {jar} in {}", worker.display());
+    }
+    let mut command = std::process::Command::new(java);
+    command.arg("-jar").arg(jar).current_dir(&worker);
+    Ok(command)
+}
+
+/// Whether the Maven repository `repo` holds a jar of the Java SDK, dev.autopilot:autopilot-sdk
+/// (a failed resolution leaves its directory behind with no jar).
+fn holds_java_sdk(repo: &Path) -> bool {
+    let versions = repo.join("dev").join("autopilot").join("autopilot-sdk");
+    std::fs::read_dir(versions)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|version| std::fs::read_dir(version.path()).ok())
+        .flatten()
+        .flatten()
+        .any(|file| file.file_name().to_string_lossy().ends_with(".jar"))
+}
+
+/// The text of the first `<tag>` element in `xml`.
+fn xml_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&format!("</{tag}>"))?;
+    Some(xml[start..end].trim())
+}
+
+/// The name (without `.jar`) of the jar `mvn package` builds from `pom`: the `<finalName>`, else
+/// Maven's default `<artifactId>-<version>` of the project itself.
+fn java_jar_name(pom: &str) -> Option<String> {
+    // The project's own coordinates: before its dependencies and build, outside <parent>.
+    let own = match (pom.find("<parent>"), pom.find("</parent>")) {
+        (Some(start), Some(end)) if start < end => format!("{}{}", &pom[..start], &pom[end..]),
+        _ => pom.to_owned(),
+    };
+    let head = own
+        .split("<dependencies>")
+        .next()
+        .and_then(|h| h.split("<build>").next())
+        .unwrap_or(&own);
+    let artifact = xml_text(head, "artifactId");
+    let version = xml_text(head, "version").or_else(|| xml_text(pom, "version"));
+    let name = match xml_text(pom, "finalName") {
+        Some(name) => name.to_owned(),
+        None => format!("{}-{}", artifact?, version?),
+    };
+    let name = name
+        .replace(
+            "${project.artifactId}",
+            artifact.unwrap_or("${project.artifactId}"),
+        )
+        .replace(
+            "${project.version}",
+            version.unwrap_or("${project.version}"),
+        );
+    (!name.is_empty() && !name.contains("${")).then_some(name)
 }
 
 /// The Python toolchain `hack/deps/python.sh` installs: a venv with grpcio, pydantic and the
 /// build backend, at `${AUTOPILOT_CACHE:-$HOME/.cache/autopilot}/venv`.
 fn python_venv() -> anyhow::Result<PathBuf> {
-    let cache = match std::env::var_os("AUTOPILOT_CACHE") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
-            .join(".cache/autopilot"),
-    };
-    let venv = cache.join("venv");
+    let venv = autopilot_cache()?.join("venv");
     let python = venv.join("bin").join("python");
     if !python.exists() {
         bail!(
@@ -142,8 +363,7 @@ fn build_python(worker: &Path) -> anyhow::Result<std::process::Command> {
     let venv = python_venv()?;
     let python = venv.join("bin").join("python");
     let pyproject_path = worker.join("pyproject.toml");
-    let pyproject = std::fs::read_to_string(&pyproject_path)
-        .with_context(|| format!("reading {}", pyproject_path.display()))?;
+    let pyproject = read(&pyproject_path)?;
     let module = python_module(&pyproject).with_context(|| {
         format!(
             "{} has no `[project.scripts]` entry `name = \"package.__main__:main\"`",
@@ -266,6 +486,7 @@ fn run_build(dir: &Path, program: &str, args: &[&str]) -> anyhow::Result<()> {
     let status = std::process::Command::new(program)
         .args(args)
         .current_dir(dir)
+        .stdin(Stdio::null())
         .status()
         .with_context(|| format!("running {program}"))?;
     if !status.success() {
@@ -283,14 +504,12 @@ pub(crate) fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .find(|t| which(t).is_some());
     let Some(tool) = tool else {
-        println!(
-            "no docker, podman or buildah on PATH: built the binaries only, no container image"
-        );
+        println!("no docker, podman or buildah on PATH: built the worker only, no container image");
         return Ok(ExitCode::SUCCESS);
     };
     if let Err(why) = engine_reachable(tool) {
         println!(
-            "{tool} is on PATH but its engine is not reachable ({why}): built the binary only, no \
+            "{tool} is on PATH but its engine is not reachable ({why}): built the worker only, no \
              container image"
         );
         return Ok(ExitCode::SUCCESS);
@@ -372,9 +591,15 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// A child process whose output is printed with a prefix and appended to its log file.
+///
+/// It leads a process group of its own, so Ctrl-C in a terminal reaches `ap` alone, which then
+/// stops the children in order (a child that got the SIGINT itself could exit before `ap` saw
+/// the signal, and be taken for a crash); and stopping the group stops whatever the child
+/// started.
 struct Supervised {
     name: &'static str,
     child: Child,
+    pid: u32,
 }
 
 impl Supervised {
@@ -391,10 +616,12 @@ impl Supervised {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true);
         let mut child = command
             .spawn()
             .with_context(|| format!("starting the {name}"))?;
+        let pid = child.id().context("the child has no pid")?;
         let log = log_dir.join(format!("{name}.log"));
         if let Some(out) = child.stdout.take() {
             tokio::spawn(pump(name, out, log.clone()));
@@ -402,24 +629,62 @@ impl Supervised {
         if let Some(err) = child.stderr.take() {
             tokio::spawn(pump(name, err, log));
         }
-        Ok(Self { name, child })
+        Ok(Self { name, child, pid })
     }
 
+    /// SIGTERM to the child's process group; SIGKILL when the child is still there after
+    /// [`STOP_GRACE`].
     async fn stop(&mut self) {
-        if let Some(pid) = self.child.id() {
-            crate::cluster::signal(pid, "TERM");
-            if tokio::time::timeout(STOP_GRACE, self.child.wait())
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            eprintln!(
-                "ap: the {} did not stop within {STOP_GRACE:?}; killing it",
-                self.name
-            );
+        signal_group(self.pid, "TERM");
+        if tokio::time::timeout(STOP_GRACE, self.child.wait())
+            .await
+            .is_ok()
+        {
+            return;
         }
+        eprintln!(
+            "ap: the {} did not stop within {STOP_GRACE:?}; killing it",
+            self.name
+        );
+        signal_group(self.pid, "KILL");
         let _ = self.child.kill().await;
+    }
+}
+
+/// Sends `signal` to the process group `pgid`; a group that is gone already is no error.
+fn signal_group(pgid: u32, signal: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([format!("-{signal}"), "--".to_owned(), format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// The signals that stop `ap run`: SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal closed).
+/// Once these streams exist the signals no longer end the process, and one that arrives while
+/// nothing waits is kept for the next [`StopSignals::recv`].
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// The next stop signal (cancel-safe).
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+            _ = self.hangup.recv() => {}
+        }
     }
 }
 
@@ -452,13 +717,22 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
+        // From here on `ap` lives through Ctrl-C, to stop its children.
+        let mut stop = StopSignals::new()?;
         let client = args.cluster.client().await?;
-        apply_crd(&client, dir).await?;
+        tokio::select! {
+            biased;
+            () = stop.recv() => return Ok(ExitCode::FAILURE),
+            applied = apply_crd(&client, dir) => applied?,
+        }
 
         let worker_port = free_port()?;
         let spawn_worker = || {
             let mut command = std::process::Command::new(worker_command.get_program());
             command.args(worker_command.get_args());
+            if let Some(dir) = worker_command.get_current_dir() {
+                command.current_dir(dir);
+            }
             for (key, value) in worker_command.get_envs() {
                 match value {
                     Some(value) => command.env(key, value),
@@ -491,18 +765,19 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             model.project.operator_name
         );
 
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut delay = Duration::from_millis(500);
         let mut worker_started = Instant::now();
         let code = loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => break ExitCode::SUCCESS,
-                _ = term.recv() => break ExitCode::SUCCESS,
+                biased;
+                () = stop.recv() => break ExitCode::SUCCESS,
                 status = scheduler.child.wait() => {
                     eprintln!("ap: the scheduler exited ({}); stopping", describe(status));
                     break ExitCode::FAILURE;
                 }
                 status = worker.child.wait() => {
+                    // Whatever the worker started goes with it.
+                    signal_group(worker.pid, "TERM");
                     if worker_started.elapsed() > MAX_RESTART_DELAY {
                         delay = Duration::from_millis(500);
                     }
@@ -510,7 +785,11 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                         "ap: the worker exited ({}); restarting it in {delay:?}",
                         describe(status)
                     );
-                    tokio::time::sleep(delay).await;
+                    tokio::select! {
+                        biased;
+                        () = stop.recv() => break ExitCode::SUCCESS,
+                        () = tokio::time::sleep(delay) => {}
+                    }
                     delay = (delay * 2).min(MAX_RESTART_DELAY);
                     worker = spawn_worker()?;
                     worker_started = Instant::now();

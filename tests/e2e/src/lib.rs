@@ -5,6 +5,8 @@
 //! The suites themselves live in `tests/`; each starts from
 //! [`autopilot_testenv::shared`] for a real kube-apiserver.
 
+pub mod greeter;
+pub mod new_user;
 pub mod project;
 pub mod prometheus;
 pub mod scheduler;

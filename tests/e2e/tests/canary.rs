@@ -504,8 +504,10 @@ impl Rig {
             &format!("CanaryDeployment {name} {what}"),
             TIMEOUT,
             || async move {
-                let weight = self.canary_weight(name, traffic).await;
+                // Status first: the scheduler applies a step's outputs before it writes the
+                // step's status, so a weight read after a status always includes that step's.
                 let status = self.status(name).await;
+                let weight = self.canary_weight(name, traffic).await;
                 if let Some(w) = weight {
                     let mut seen = seen_ref.lock().unwrap();
                     if seen.last() != Some(&w) {

@@ -1,7 +1,8 @@
 //! Putting an operator on a cluster with `ap`: the generated manifests and Helm chart pass the
 //! API server's validation, `ap deploy` then `ap undeploy` leaves nothing behind, the generated
-//! RBAC is enough for a full operator run and no more, and `ap run` drives a resource to its
-//! final phase and leaves no process behind on Ctrl-C.
+//! RBAC is enough for a full operator run and no more, and `ap build` without a container
+//! engine. (`ap run` is proven per language by the new-user suites, `lang_*.rs` and
+//! `new_user_rust.rs`; the rollout wait and `ap logs --cluster` by `deploy_rollout.rs`.)
 //!
 //! `ap` is built into the workspace's target directory once per test process (as
 //! `autopilot-scheduler` is, see `autopilot_e2e::scheduler::binary`). The worker that `ap run`
@@ -9,11 +10,13 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
+use autopilot_e2e::greeter::{self, Greeter};
+use autopilot_e2e::new_user::{ap as ap_binary, root as repo_root};
 use autopilot_e2e::project::{self, THREE_PHASES};
-use autopilot_e2e::scheduler::{self, SchedulerProcess};
+use autopilot_e2e::scheduler::SchedulerProcess;
 use autopilot_e2e::wait;
 use autopilot_e2e::worker::ScriptedWorker;
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
@@ -21,33 +24,8 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::{Discovery, verbs};
 use serde_json::{Value, json};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The `ap` binary beside the test binary, built once per test process.
-fn ap_binary() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            // The scheduler first: `ap run` finds it beside `ap`.
-            let scheduler = scheduler::binary();
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "-p", "autopilot-cli", "--bin", "ap"])
-                .status()
-                .expect("running cargo build");
-            assert!(status.success(), "building ap");
-            scheduler.with_file_name("ap")
-        })
-        .clone()
-}
-
 fn ap(kubeconfig: &Path, args: &[&str]) -> Output {
-    Command::new(ap_binary())
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .output()
-        .expect("running ap")
+    greeter::ap(kubeconfig, args).output().expect("running ap")
 }
 
 fn ok(what: &str, out: Output) -> String {
@@ -61,37 +39,10 @@ fn ok(what: &str, out: Output) -> String {
     stdout
 }
 
-/// A two-step project with a unique group and operator name (CRDs and ClusterRoles are
-/// cluster-wide), generated with `ap generate`.
+/// A two-step project with a unique group and operator name, generated with `ap generate`;
+/// returns the operator name.
 fn greeter(dir: &Path, kubeconfig: &Path, suffix: &str, namespace: &str) -> String {
-    std::fs::create_dir_all(dir).unwrap();
-    let operator = format!("greeter-{suffix}");
-    std::fs::write(
-        dir.join("autopilot.yaml"),
-        format!(
-            "apiVersion: {suffix}.deploy.e2e.autopilot.dev/v1\nkind: Greeting\noperatorName: {operator}\n\
-             spec:\n  type: object\n  properties:\n    name: {{type: string}}\n\
-             phases:\n  - {{name: Initializing, initial: true, next: [Processing]}}\n\
-             \x20 - {{name: Processing, next: [Finished]}}\n  - {{name: Finished, final: true}}\n"
-        ),
-    )
-    .unwrap();
-    let sdk = repo_root().join("sdk-rust");
-    ok(
-        "ap generate",
-        ap(
-            kubeconfig,
-            &[
-                "generate",
-                dir.to_str().unwrap(),
-                "--sdk-path",
-                sdk.to_str().unwrap(),
-                "--namespace",
-                namespace,
-            ],
-        ),
-    );
-    operator
+    Greeter::generate(dir, kubeconfig, suffix, namespace).operator
 }
 
 fn kubectl_dry_run(kubeconfig: &Path, namespace: &str, file: &Path) {
@@ -733,225 +684,6 @@ async fn generated_rbac_is_enough_and_no_more() {
         .unwrap();
 }
 
-/// Sends SIGINT to `ap run` when the test ends, so its children stop even when the test fails
-/// (a SIGKILLed `ap` could not stop them).
-struct Interrupt(u32);
-
-impl Drop for Interrupt {
-    fn drop(&mut self) {
-        let pid = self.0;
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            return;
-        }
-        let _ = Command::new("kill")
-            .args(["-INT", &pid.to_string()])
-            .status();
-        for _ in 0..150 {
-            let gone = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
-                s.rsplit_once(')')
-                    .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
-            });
-            if gone {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-/// Pids of the live children of `pid`.
-fn children(pid: u32) -> Vec<(u32, String)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(child) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
-            continue;
-        };
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r.split_whitespace().collect())
-            .unwrap_or_default();
-        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(pid)
-            && fields.first() != Some(&"Z")
-        {
-            let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
-            out.push((child, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
-        }
-    }
-    out
-}
-
-fn alive(pid: u32, cmdline: &str) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ") == cmdline)
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-            s.rsplit_once(')')
-                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
-        })
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn ap_run_drives_a_resource_to_its_final_phase_and_stops_cleanly() {
-    let cp = autopilot_testenv::shared().await.expect("control plane");
-    let ns = cp.namespace("deploy-run").await.unwrap();
-    let client = cp.client();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("greeter");
-    greeter(&dir, cp.kubeconfig_path(), "run", "default");
-    let cache = std::env::var_os("AUTOPILOT_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/autopilot")))
-        .expect("AUTOPILOT_CACHE or HOME is set");
-    let log = std::fs::File::create(tmp.path().join("ap-run.log")).unwrap();
-    let mut ap_run = tokio::process::Command::new(ap_binary())
-        .args(["run", dir.to_str().unwrap(), "--namespaces", ns.name()])
-        .env("KUBECONFIG", cp.kubeconfig_path())
-        .env("CARGO_TARGET_DIR", cache.join("target-golden-rust"))
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting ap run");
-    let pid = ap_run.id().unwrap();
-    let _interrupt = Interrupt(pid);
-    let ap_log = || std::fs::read_to_string(tmp.path().join("ap-run.log")).unwrap_or_default();
-
-    // The CRD is applied by ap run once the worker is built (minutes on a cold cache).
-    let greetings = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("run.deploy.e2e.autopilot.dev", "v1", "Greeting"),
-        "greetings",
-    );
-    wait::until(
-        "ap run to start the scheduler and the worker",
-        Duration::from_secs(900),
-        || async {
-            let log = ap_log();
-            assert!(!log.contains("error:"), "ap run failed:\n{log}");
-            if log.contains("ap: running") {
-                Ok(())
-            } else {
-                Err(log.lines().rev().take(5).collect::<Vec<_>>().join(" / "))
-            }
-        },
-    )
-    .await;
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns.name(), &greetings);
-    let greeting: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "run.deploy.e2e.autopilot.dev/v1", "kind": "Greeting",
-        "metadata": {"name": "hello"}, "spec": {"name": "world"}
-    }))
-    .unwrap();
-    api.create(&PostParams::default(), &greeting).await.unwrap();
-    wait::until(
-        "the Greeting to reach Finished under ap run",
-        Duration::from_secs(120),
-        || async {
-            match api.get("hello").await {
-                Ok(o) if o.data["status"]["phase"] == "Finished" => Ok(()),
-                Ok(o) => Err(format!(
-                    "status {}; ap run log tail: {}",
-                    o.data["status"],
-                    ap_log()
-                        .lines()
-                        .rev()
-                        .take(10)
-                        .collect::<Vec<_>>()
-                        .join(" / ")
-                )),
-                Err(e) => Err(e.to_string()),
-            }
-        },
-    )
-    .await;
-    let log = ap_log();
-    assert!(
-        log.contains("scheduler | "),
-        "scheduler output is prefixed:\n{log}"
-    );
-
-    // A worker that dies is reported and restarted, and the next resource gets through.
-    let kids = children(pid);
-    let (worker, _) = kids
-        .iter()
-        .find(|(_, cmdline)| !cmdline.contains("autopilot-scheduler"))
-        .unwrap_or_else(|| panic!("a worker among ap run's children: {kids:?}"))
-        .clone();
-    Command::new("kill")
-        .args(["-KILL", &worker.to_string()])
-        .status()
-        .unwrap();
-    wait::until(
-        "ap run to restart the killed worker",
-        Duration::from_secs(30),
-        || async {
-            let now = children(pid);
-            if ap_log().contains("ap: the worker exited")
-                && now.len() == 2
-                && now.iter().all(|(p, _)| *p != worker)
-            {
-                Ok(())
-            } else {
-                Err(format!("children {now:?}"))
-            }
-        },
-    )
-    .await;
-    let again: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "run.deploy.e2e.autopilot.dev/v1", "kind": "Greeting",
-        "metadata": {"name": "again"}, "spec": {"name": "world"}
-    }))
-    .unwrap();
-    api.create(&PostParams::default(), &again).await.unwrap();
-    wait::until(
-        "the second Greeting to reach Finished with the restarted worker",
-        Duration::from_secs(120),
-        || async {
-            match api.get("again").await {
-                Ok(o) if o.data["status"]["phase"] == "Finished" => Ok(()),
-                Ok(o) => Err(format!("status {}", o.data["status"])),
-                Err(e) => Err(e.to_string()),
-            }
-        },
-    )
-    .await;
-
-    // Ctrl-C: ap stops both children and exits.
-    let kids = children(pid);
-    assert_eq!(
-        kids.len(),
-        2,
-        "ap run has the worker and the scheduler as children: {kids:?}"
-    );
-    Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(30), ap_run.wait())
-        .await
-        .expect("ap run to exit within 30s of SIGINT")
-        .unwrap();
-    assert!(
-        status.success(),
-        "ap run exited with {status}:\n{}",
-        ap_log()
-    );
-    for (kid, cmdline) in kids {
-        assert!(
-            !alive(kid, &cmdline),
-            "{cmdline} (pid {kid}) still runs after ap run stopped"
-        );
-    }
-    assert!(ap_log().contains("ap: stopped"));
-}
-
-/// `ap build` builds the worker binary and, with a container tool on PATH whose engine does not
-/// answer (a docker client without a daemon), says so instead of failing in the image build.
 #[test]
 fn ap_build_builds_the_binary_and_reports_an_unreachable_engine() {
     let tmp = tempfile::tempdir().unwrap();

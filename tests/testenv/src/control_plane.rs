@@ -79,6 +79,7 @@ pub struct Builder {
     controller_manager: bool,
     scheduler: bool,
     kwok: bool,
+    kwok_logs: bool,
     verbosity: u8,
     audit_log: bool,
     ready_timeout: Duration,
@@ -92,6 +93,7 @@ impl Default for Builder {
             controller_manager: false,
             scheduler: false,
             kwok: false,
+            kwok_logs: false,
             verbosity: DEFAULT_VERBOSITY,
             audit_log: true,
             ready_timeout: DEFAULT_READY_TIMEOUT,
@@ -125,6 +127,14 @@ impl Builder {
         self.scheduler = true;
         self.kwok = true;
         self
+    }
+
+    /// As [`with_kwok`](Self::with_kwok), and kwok also serves the kubelet API of the fake Nodes
+    /// on 127.0.0.1, so kube-apiserver's `pods/log` (`kubectl logs`) works: each container's log
+    /// is a file the test appends to, set up by [`ControlPlane::serve_pod_logs`].
+    pub fn with_kwok_logs(mut self) -> Self {
+        self.kwok_logs = true;
+        self.with_kwok()
     }
 
     /// The `-v` log level of the Kubernetes components (default 2).
@@ -221,8 +231,12 @@ impl Builder {
         if let Some(binary) = scheduler {
             processes.push(launch.scheduler(&binary, &api, self.verbosity).await?);
         }
+        let mut kwok_logs = None;
         if let Some(binary) = kwok {
-            processes.push(launch.kwok(&binary, &api).await?);
+            processes.push(launch.kwok(&binary, &api, self.kwok_logs).await?);
+            if self.kwok_logs {
+                kwok_logs = Some(root.subdir("kwok-logs")?);
+            }
         }
 
         let started_in = started.elapsed();
@@ -241,6 +255,7 @@ impl Builder {
             config: api.config,
             kubeconfig: api.kubeconfig,
             audit_log: api.audit_log,
+            kwok_logs,
             started_in,
         })
     }
@@ -270,6 +285,8 @@ pub struct ControlPlane {
     config: kube::Config,
     kubeconfig: PathBuf,
     audit_log: Option<PathBuf>,
+    /// Where the container logs kwok serves are kept, with [`Builder::with_kwok_logs`].
+    kwok_logs: Option<PathBuf>,
     started_in: Duration,
 }
 
@@ -362,6 +379,40 @@ impl ControlPlane {
     /// [`Error::Kube`] when the API server refuses to create it.
     pub async fn namespace(&self, prefix: &str) -> Result<TestNamespace, Error> {
         TestNamespace::create(self.client(), self.config.clone(), &self.kubeconfig, prefix).await
+    }
+
+    /// Has kwok serve a log for each container of the pod `namespace/pod`, a file the test writes
+    /// with [`ContainerLog::append`](crate::ContainerLog::append); returns them in the order of
+    /// the pod's init containers, then its containers. Call it again for each new pod (a
+    /// Deployment's pods have generated names).
+    ///
+    /// # Guarantees
+    ///
+    /// When it returns, kube-apiserver answers `pods/log` of each container with its file's
+    /// lines (an empty log at first), and a `follow` request sees each line appended later.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kube`] when the pod cannot be read or kwok's `Logs` object not created;
+    /// [`Error::NotReady`] when kube-apiserver does not return the logs within 30 s.
+    ///
+    /// # Panics
+    ///
+    /// When the control plane was not started with [`Builder::with_kwok_logs`].
+    pub async fn serve_pod_logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+    ) -> Result<Vec<crate::ContainerLog>, Error> {
+        let dir = self
+            .kwok_logs
+            .as_deref()
+            .expect("serve_pod_logs needs a control plane started with Builder::with_kwok_logs");
+        let log = self
+            .log_path(Component::Kwok)
+            .expect("kwok runs when with_kwok_logs was given");
+        let kwok = crate::kwok::KwokLogs { dir, log };
+        crate::kwok::serve_pod_logs(&self.client(), &kwok, namespace, pod).await
     }
 
     fn process(&self, component: Component) -> Option<&Process> {
@@ -645,22 +696,47 @@ impl Launch<'_> {
         }
     }
 
-    /// Starts kwok and creates its fake Nodes; it is ready when kwok has made them `Ready`.
-    async fn kwok(&mut self, binary: &Path, api: &ApiServer) -> Result<Process, Error> {
+    /// Starts kwok and creates its fake Nodes; it is ready when kwok has made them `Ready` and,
+    /// with `serve_logs`, answers on the kubelet port the Nodes name.
+    async fn kwok(
+        &mut self,
+        binary: &Path,
+        api: &ApiServer,
+        serve_logs: bool,
+    ) -> Result<Process, Error> {
         let component = Component::Kwok;
         let dir = self.dir(component)?;
         let client = Client::try_from(api.config.clone())
             .map_err(Error::kube("building a client for kube-apiserver"))?;
-        crate::kwok::create_nodes(&client).await?;
-        let args = crate::kwok::args(&api.kubeconfig, &dir)?;
-        let mut process = self.spawn(component, binary, &args)?;
-        let waited_for = format!(
-            "{component} to make the fake Nodes {} Ready",
-            crate::KWOK_NODES.join(", ")
-        );
-        self.wait_ready(&mut process, waited_for, &Probe::KwokNodes(client))
-            .await?;
-        Ok(process)
+        if serve_logs {
+            crate::kwok::install_logs_crd(&client).await?;
+        }
+        let mut attempts = 1;
+        loop {
+            let kubelet_port = serve_logs.then(free_port).transpose()?;
+            crate::kwok::create_nodes(&client, kubelet_port).await?;
+            let args = crate::kwok::args(&api.kubeconfig, &dir, kubelet_port)?;
+            let mut process = self.spawn(component, binary, &args)?;
+            let mut waited_for = format!(
+                "{component} to make the fake Nodes {} Ready",
+                crate::KWOK_NODES.join(", ")
+            );
+            if let Some(port) = kubelet_port {
+                waited_for.push_str(&format!(
+                    ", GET https://127.0.0.1:{port}/healthz to return ok and its Logs resource \
+                     to be established"
+                ));
+            }
+            let probe = Probe::Kwok {
+                api: client.clone(),
+                kubelet: kubelet_port.map(insecure_client).transpose()?,
+            };
+            match self.wait_ready(&mut process, waited_for, &probe).await {
+                Ok(()) => return Ok(process),
+                Err(e) if retry_on_taken_port(component, &mut attempts, &e) => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Probes until `probe` passes, `process` exits, or the timeout passes.
@@ -735,8 +811,12 @@ enum Probe {
     /// kube-controller-manager's `/healthz` is ok and its serviceaccount controller has created
     /// the `default` ServiceAccount of namespace `default`.
     ControllerManager { health: Client, api: Client },
-    /// Every fake Node of kwok is `Ready`.
-    KwokNodes(Client),
+    /// Every fake Node of kwok is `Ready`; with `kubelet`, kwok's kubelet API answers its
+    /// `/healthz` and the `Logs` resource it watches is established.
+    Kwok {
+        api: Client,
+        kubelet: Option<Client>,
+    },
 }
 
 impl Probe {
@@ -745,7 +825,14 @@ impl Probe {
         match self {
             Probe::EtcdHealth(address) => etcd_health(*address).await,
             Probe::Ok { client, path } => get_ok(client, path).await,
-            Probe::KwokNodes(client) => crate::kwok::nodes_ready(client).await,
+            Probe::Kwok { api, kubelet } => {
+                crate::kwok::nodes_ready(api).await?;
+                if let Some(kubelet) = kubelet {
+                    get_ok(kubelet, "/healthz").await?;
+                    crate::kwok::logs_crd_established(api).await?;
+                }
+                Ok(())
+            }
             Probe::ControllerManager { health, api } => {
                 get_ok(health, "/healthz").await?;
                 let service_accounts = Api::<ServiceAccount>::namespaced(api.clone(), "default");

@@ -4,7 +4,9 @@
 //! and service-account keys, all in one temporary directory. No kubelet runs, so pods are never
 //! started; everything the API server and the controllers do is real. With
 //! [`Builder::with_kwok`], kwok simulates fake Nodes ([`KWOK_NODES`]) and the pods scheduled onto
-//! them, which become `Running` and `Ready` without any container.
+//! them, which become `Running` and `Ready` without any container; with
+//! [`Builder::with_kwok_logs`], kube-apiserver also serves their containers' logs, files the test
+//! writes ([`ControlPlane::serve_pod_logs`]).
 //!
 //! Start with [`shared`] — one control plane per test binary, started on first use — and give each
 //! test its own [`TestNamespace`] from [`ControlPlane::namespace`]. Start a private
@@ -53,7 +55,7 @@ pub use binaries::BIN_DIR_ENV;
 pub use component::Component;
 pub use control_plane::{Builder, ControlPlane, KEEP_ENV};
 pub use error::Error;
-pub use kwok::{KWOK_NODE_ANNOTATION, KWOK_NODES};
+pub use kwok::{ContainerLog, KWOK_NODE_ANNOTATION, KWOK_NODES};
 pub use namespace::{TEST_NAMESPACE_LABEL, TestNamespace};
 
 use tokio::sync::OnceCell;
