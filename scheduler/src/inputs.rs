@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, Store};
+
+use crate::cached::Key;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -57,12 +59,12 @@ struct Cache {
     ready: AtomicBool,
     /// The watch's last error, cleared by the next event.
     error: Mutex<Option<String>>,
-    readers: Mutex<HashMap<ObjectRef<DynamicObject>, Selection>>,
+    readers: Mutex<HashMap<Key, Selection>>,
 }
 
 impl Cache {
     /// Readers to re-reconcile because `obj` changed.
-    fn affected(&self, obj: &DynamicObject) -> Vec<ObjectRef<DynamicObject>> {
+    fn affected(&self, obj: &DynamicObject) -> Vec<Key> {
         let id = (obj.namespace(), obj.name_any());
         self.readers
             .lock()
@@ -80,7 +82,7 @@ pub struct Gatherer {
     client: kube::Client,
     prometheus: Arc<std::sync::RwLock<Option<crate::prometheus::Prometheus>>>,
     caches: Arc<Mutex<HashMap<CacheKey, Arc<Cache>>>>,
-    trigger: mpsc::UnboundedSender<ObjectRef<DynamicObject>>,
+    trigger: mpsc::UnboundedSender<Key>,
 }
 
 impl std::fmt::Debug for Gatherer {
@@ -139,7 +141,7 @@ impl Gatherer {
     pub fn new(
         client: kube::Client,
         prometheus: Option<crate::prometheus::Prometheus>,
-        trigger: mpsc::UnboundedSender<ObjectRef<DynamicObject>>,
+        trigger: mpsc::UnboundedSender<Key>,
     ) -> Self {
         Gatherer {
             client,
@@ -155,7 +157,7 @@ impl Gatherer {
     }
 
     /// Stops re-reconciling `reader` on input changes (it was deleted).
-    pub fn forget(&self, reader: &ObjectRef<DynamicObject>) {
+    pub fn forget(&self, reader: &Key) {
         for cache in self.caches.lock().expect("caches lock").values() {
             cache.readers.lock().expect("readers lock").remove(reader);
         }
@@ -168,12 +170,7 @@ impl Gatherer {
 
     /// Gathers every input of the phase for `reader`. Failures are reported per input, never
     /// as a whole.
-    pub async fn gather(
-        &self,
-        phase: &PhasePlan,
-        obj: &DynamicObject,
-        reader: &ObjectRef<DynamicObject>,
-    ) -> Gathered {
+    pub async fn gather(&self, phase: &PhasePlan, obj: &DynamicObject, reader: &Key) -> Gathered {
         let mut out = Gathered::default();
         let object = serde_json::to_value(obj).unwrap_or(Value::Null);
         let prometheus = self.prometheus.read().expect("prometheus lock").clone();
@@ -305,7 +302,7 @@ impl Gatherer {
         &self,
         obj: &DynamicObject,
         object: &Value,
-        reader: &ObjectRef<DynamicObject>,
+        reader: &Key,
         kind: &OutputKind,
         namespace: Option<&autopilot_model::InputNamespace>,
         label_selector: Option<&str>,

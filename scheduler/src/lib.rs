@@ -9,6 +9,7 @@
 //! resource) and [`step`] (the pure decision of what comes next).
 
 pub mod args;
+pub mod cached;
 pub mod events;
 pub mod inputs;
 pub mod leader;

@@ -27,6 +27,7 @@ use crate::step::{self, Facts, Failure, Position, Requeue, Step};
 use crate::worker::{CallError, CallMeta, SyncCall, SyncReply, Worker};
 use crate::{Error, inputs};
 
+use crate::cached::{Cached, Key, Kind};
 use crate::events;
 
 /// Everything a reconcile needs, shared by all of them.
@@ -43,7 +44,9 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Resource inputs and Prometheus queries.
     pub inputs: inputs::Gatherer,
-    memo: Mutex<HashMap<ObjectRef<DynamicObject>, Memo>>,
+    memo: Mutex<HashMap<Key, Memo>>,
+    /// The operator's resource kind, shared by every cache key.
+    kind: Kind,
 }
 
 impl std::fmt::Debug for Context {
@@ -84,6 +87,7 @@ impl Context {
             controller: format!("autopilot-{}", plan.operator_name),
             instance,
         };
+        let kind = Kind::new(&plan.resource);
         Context {
             events: events::Events::new(client.clone(), reporter),
             client,
@@ -92,7 +96,13 @@ impl Context {
             metrics,
             inputs,
             memo: Mutex::default(),
+            kind,
         }
+    }
+
+    /// The operator's resource kind, as the controller's cache keys carry it.
+    pub fn kind(&self) -> &Kind {
+        &self.kind
     }
 
     /// The current plan.
@@ -109,7 +119,7 @@ impl Context {
             .cloned()
     }
 
-    fn memo(&self, key: &ObjectRef<DynamicObject>) -> Memo {
+    fn memo(&self, key: &Key) -> Memo {
         self.memo
             .lock()
             .expect("memo lock")
@@ -118,7 +128,7 @@ impl Context {
             .unwrap_or_default()
     }
 
-    fn update_memo(&self, key: &ObjectRef<DynamicObject>, f: impl FnOnce(&mut Memo)) {
+    fn update_memo(&self, key: &Key, f: impl FnOnce(&mut Memo)) {
         f(self
             .memo
             .lock()
@@ -127,8 +137,16 @@ impl Context {
             .or_default());
     }
 
+    /// Clears the API error count of a resource after a successful reconcile, without creating
+    /// an entry for it (resources in a final phase have none).
+    fn reset_api_failures(&self, key: &Key) {
+        if let Some(m) = self.memo.lock().expect("memo lock").get_mut(key) {
+            m.api_failures = 0;
+        }
+    }
+
     /// Forgets a resource (deleted) or makes its next trigger run at once (an input changed).
-    pub fn wake(&self, key: &ObjectRef<DynamicObject>) {
+    pub fn wake(&self, key: &Key) {
         if let Some(m) = self.memo.lock().expect("memo lock").get_mut(key) {
             m.not_before = None;
         }
@@ -153,7 +171,7 @@ impl Context {
         }
     }
 
-    fn forget(&self, key: &ObjectRef<DynamicObject>) {
+    fn forget(&self, key: &Key) {
         self.memo.lock().expect("memo lock").remove(key);
         self.inputs.forget(key);
     }
@@ -255,12 +273,12 @@ async fn publish_event(
 }
 
 /// Reconciles one resource. Registered with the kube-runtime controller.
-pub async fn reconcile(
-    obj: Arc<DynamicObject>,
-    ctx: Arc<Context>,
-) -> Result<Action, ReconcileError> {
+pub async fn reconcile(cached: Arc<Cached>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let plan = ctx.plan();
-    let key = ObjectRef::from_obj_with(obj.as_ref(), plan.resource.clone());
+    let key = ObjectRef::from_obj_with(cached.as_ref(), ctx.kind.clone());
+    // The cache keeps resources as JSON text; the one being reconciled is parsed for the step.
+    let obj = cached.to_dynamic(&ctx.kind);
+    drop(cached);
     let status = Status::from_object_status(obj.data.get("status"));
     let span = info_span!(
         "reconcile",
@@ -281,7 +299,7 @@ pub async fn reconcile(
     ctx.metrics
         .observe_reconcile(started.elapsed(), result.is_ok());
     if result.is_ok() {
-        ctx.update_memo(&key, |m| m.api_failures = 0);
+        ctx.reset_api_failures(&key);
     }
     result
 }
@@ -290,7 +308,7 @@ async fn reconcile_inner(
     obj: &DynamicObject,
     ctx: &Context,
     plan: &Plan,
-    key: &ObjectRef<DynamicObject>,
+    key: &Key,
     status: Status,
 ) -> Result<Action, ReconcileError> {
     let memo = ctx.memo(key);
@@ -321,7 +339,11 @@ async fn reconcile_inner(
 
     let generation = obj.metadata.generation;
     let phase = match plan.table.position(&status.phase) {
-        Position::Done(_) => return Ok(Action::await_change()),
+        Position::Done(_) => {
+            // Nothing runs in a final phase: forget the resource until it changes.
+            ctx.forget(key);
+            return Ok(Action::await_change());
+        }
         Position::Unknown(name) => {
             let msg = format!("status names phase {name:?}, which autopilot.yaml does not declare");
             let mut next = status.clone();
@@ -445,7 +467,10 @@ async fn run_phase(
         Ok(o) => o,
         Err(e) => return fail(Failure::Permanent, "MalformedResource", e.to_string()),
     };
-    let reader = ObjectRef::from_obj_with(obj, plan.resource.clone());
+    let mut reader = Key::new_with(&obj.name_any(), ctx.kind.clone());
+    if let Some(ns) = obj.metadata.namespace.as_deref() {
+        reader = reader.within(ns);
+    }
     let gathered = ctx.inputs.gather(phase_plan, obj, &reader).await;
     let input_conditions = input_conditions(phase_plan, &gathered);
     let mut step = call_worker(
@@ -796,7 +821,7 @@ async fn finalize(
     obj: &DynamicObject,
     ctx: &Context,
     plan: &Plan,
-    key: &ObjectRef<DynamicObject>,
+    key: &Key,
 ) -> Result<Action, ReconcileError> {
     let Some(finalizer) = &plan.finalizer else {
         return Ok(Action::await_change());
@@ -864,7 +889,7 @@ async fn finalize(
                 ctx.forget(key);
                 Ok(Action::await_change())
             } else {
-                ctx.update_memo(key, |m| m.api_failures = 0);
+                ctx.reset_api_failures(key);
                 Ok(Action::requeue(
                     r.requeue_after.unwrap_or(plan.policy.initial_backoff),
                 ))
@@ -936,9 +961,9 @@ pub struct WorkerSet {
 
 /// The error policy: API errors are retried with per-object exponential backoff; a conflict
 /// (our copy was stale) is retried at once.
-pub fn error_policy(obj: Arc<DynamicObject>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
+pub fn error_policy(obj: Arc<Cached>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
     let plan = ctx.plan();
-    let key = ObjectRef::from_obj_with(obj.as_ref(), plan.resource.clone());
+    let key = ObjectRef::from_obj_with(obj.as_ref(), ctx.kind.clone());
     if let ReconcileError::StatusWriteFailed(kube::Error::Api(s)) = err
         && s.code == 409
     {

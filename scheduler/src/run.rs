@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::future::{BoxFuture, FutureExt, Shared};
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -14,6 +14,7 @@ use tracing::{error, info, warn};
 
 use crate::Error;
 use crate::args::Args;
+use crate::cached::Cached;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
 use crate::reconcile::{self, Context, WorkerSet};
@@ -186,11 +187,6 @@ pub async fn handshake(
     Ok(set)
 }
 
-/// Drops from a cached resource what the scheduler never reads.
-fn strip(obj: &mut DynamicObject) {
-    obj.metadata.managed_fields = None;
-}
-
 fn parse_addr(what: &str, addr: &str) -> Result<Option<SocketAddr>, Error> {
     // "" disables the endpoint, as in autopilot-operator.yaml.
     if addr.is_empty() {
@@ -304,20 +300,21 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
         let (all_tx, all_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
         reconcile_all.push(all_tx);
         triggers.insert(ns.clone(), trigger_tx);
-        let api: Api<DynamicObject> = match &ns {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, &plan.resource),
-            None => Api::all_with(client.clone(), &plan.resource),
+        let kind = ctx.kind().clone();
+        let api: Api<Cached> = match &ns {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &kind),
+            None => Api::all_with(client.clone(), &kind),
         };
-        // The controller's cache of the resources, built from a watch that drops what the
-        // scheduler never reads (managedFields: large, and never sent to workers).
-        let writer = Writer::<DynamicObject>::new(plan.resource.clone());
+        // The controller's cache of the resources: compact (fields as JSON text, see
+        // `cached.rs`), without what the scheduler never reads (managedFields).
+        let writer = Writer::<Cached>::new(kind.clone());
         let store = writer.as_reader();
         let watch = reflector::reflector(
             writer,
-            watcher(api, watcher::Config::default().any_semantic()).modify(strip),
+            watcher(api, watcher::Config::default().any_semantic()),
         )
         .applied_objects();
-        let controller = Controller::for_stream_with(watch, store, plan.resource.clone())
+        let controller = Controller::for_stream_with(watch, store, kind)
             .with_config(controller::Config::default().concurrency(plan.concurrency))
             .reconcile_on(tokio_stream::wrappers::UnboundedReceiverStream::new(
                 trigger_rx,
@@ -331,8 +328,7 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 let mut counts: BTreeMap<String, i64> = BTreeMap::new();
                 for obj in store.state() {
-                    let s = crate::status::Status::from_object_status(obj.data.get("status"));
-                    *counts.entry(s.phase).or_default() += 1;
+                    *counts.entry(obj.phase().unwrap_or_default()).or_default() += 1;
                 }
                 counts_metrics.set_resources(&counts);
             }
