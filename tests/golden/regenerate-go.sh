@@ -16,7 +16,7 @@ if [[ -z "${AP:-}" ]]; then
 fi
 
 # Only what the steps below create, so nothing else in OUT_DIR is lost.
-rm -rf "$out/autopilot.yaml" "$out/autopilot-operator.yaml" "$out/deploy" "$out/worker" "$out/.autopilot"
+rm -rf "$out/.gitignore" "$out/autopilot.yaml" "$out/autopilot-operator.yaml" "$out/deploy" "$out/worker" "$out/.autopilot"
 
 "$AP" init "$out" --kind Canary --group canary.example.com --version v1alpha1 --lang go >/dev/null
 # The SDK path is relative to $out/worker, as checked in at tests/golden/go/worker.

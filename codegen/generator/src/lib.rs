@@ -188,6 +188,12 @@ pub fn render(model: &Model, options: &Options) -> Result<Vec<GeneratedFile>, Ge
         ),
     ));
     files.extend(deploy::render(model, &options.namespace));
+    // What `ap run` and `ap build` leave in the project: logs and the Python build (the record
+    // of generated files beside them, `.autopilot/generated.json`, belongs in version control).
+    files.push(GeneratedFile::owned(
+        ".gitignore",
+        ".autopilot/run/\n.autopilot/build/\n".to_owned(),
+    ));
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files.push(Record::of(&files).to_file());
     Ok(files)

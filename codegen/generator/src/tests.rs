@@ -140,6 +140,7 @@ fn rendering_is_deterministic_and_marks_regenerated_files() {
     assert_eq!(
         paths,
         [
+            ".gitignore",
             "deploy/chart/Chart.yaml",
             "deploy/chart/crds/crd.yaml",
             "deploy/chart/templates/configmap.yaml",
@@ -152,6 +153,7 @@ fn rendering_is_deterministic_and_marks_regenerated_files() {
             "deploy/rbac.yaml",
             "deploy/scheduler.yaml",
             "deploy/workers.yaml",
+            "worker/.gitignore",
             "worker/Cargo.toml",
             "worker/Dockerfile",
             "worker/src/lib.rs",

@@ -57,6 +57,8 @@ pub(crate) fn render(
         GeneratedFile::owned(path("go.sum"), SDK_GO_SUM.to_owned()),
         GeneratedFile::owned(path("README.md"), readme(project, module, &phases)),
         GeneratedFile::owned(path("Dockerfile"), dockerfile(module)),
+        // `ap build` writes the binary to bin/.
+        GeneratedFile::owned(path(".gitignore"), "bin/\n".to_owned()),
         GeneratedFile::regenerated(path("main.go"), main_go(project, module, &phases)),
         GeneratedFile::regenerated(path("model/model.go"), model_go(project)),
         GeneratedFile::regenerated(path("model/inputs.go"), inputs_go(project, &phases)),

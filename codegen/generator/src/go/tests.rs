@@ -54,6 +54,7 @@ fn renders_a_go_worker_project() {
     assert_eq!(
         kinds,
         [
+            ("worker/.gitignore", FileKind::Owned),
             ("worker/Dockerfile", FileKind::Owned),
             ("worker/README.md", FileKind::Owned),
             ("worker/go.mod", FileKind::Owned),

@@ -55,6 +55,10 @@ pub(crate) fn render(
         GeneratedFile::owned(path("README.md"), readme(project, &distribution, &package)),
         GeneratedFile::owned(path("Dockerfile"), dockerfile(&package, &options.sdk)),
         GeneratedFile::owned(
+            path(".gitignore"),
+            "__pycache__/\n*.egg-info/\n.venv/\n".to_owned(),
+        ),
+        GeneratedFile::owned(
             path(".dockerignore"),
             ".venv/\n**/__pycache__/\n".to_owned(),
         ),
@@ -544,6 +548,7 @@ mod tests {
             worker,
             [
                 ("worker/.dockerignore", FileKind::Owned),
+                ("worker/.gitignore", FileKind::Owned),
                 ("worker/Dockerfile", FileKind::Owned),
                 ("worker/README.md", FileKind::Owned),
                 ("worker/pyproject.toml", FileKind::Owned),

@@ -39,6 +39,7 @@ pub(crate) fn render(
     let mut files = vec![
         GeneratedFile::owned(path("Cargo.toml"), cargo_toml(&package, &options.sdk)),
         GeneratedFile::owned(path("Dockerfile"), dockerfile(&package, &options.sdk)),
+        GeneratedFile::owned(path(".gitignore"), "target/\n".to_owned()),
         GeneratedFile::regenerated(
             path("src/main.rs"),
             main_rs(project, &worker.name, &krate, &phases),
