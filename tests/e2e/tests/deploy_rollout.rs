@@ -5,6 +5,7 @@
 //!
 //! A rollout that finishes ends `ap deploy` with progress lines and a summary; one whose pods
 //! cannot be scheduled fails after `--timeout` with the Deployment and the scheduler's reason.
+//! `ap logs --cluster -f` follows new lines, and the pods that start after it did.
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
@@ -12,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use autopilot_e2e::greeter::{Greeter, ap};
 use autopilot_e2e::new_user::run;
+use autopilot_e2e::wait;
 use autopilot_testenv::{ContainerLog, ControlPlane};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, DeleteParams, ListParams};
 
 /// `ap deploy`'s own wait: kwok makes a pod Ready within seconds, a parallel build on two cores
 /// may slow that many times over.
@@ -23,6 +25,10 @@ const ROLLOUT_TIMEOUT: &str = "3m";
 
 /// How long `ap logs -f` may take to print a line: it is on disk and followed by kwok at once.
 const FOLLOW_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the ReplicaSet, kube-scheduler and kwok may take to run a pod replacing a deleted
+/// one (seconds when idle).
+const REPLACEMENT_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The control plane of this test binary: kube-controller-manager, kube-scheduler and kwok
 /// serving logs. Started by the first test, shared by all (each in its own namespace).
@@ -203,6 +209,56 @@ async fn deploy_waits_for_the_rollout_and_logs_reads_the_pods() {
         .expect("writing the scheduler's log");
     wait_for(
         &format!("{pod}/scheduler | written after ap logs -f started"),
+        &mut seen,
+    );
+
+    // A pod that starts later is followed too: the ReplicaSet replaces a deleted pod.
+    pods.delete(pod, &DeleteParams::default().grace_period(0))
+        .await
+        .expect("deleting the scheduler's pod");
+    let replacement = wait::until(
+        "the scheduler's Deployment to run a replacement pod",
+        REPLACEMENT_TIMEOUT,
+        || async {
+            let list = pods
+                .list(
+                    &ListParams::default().labels(&format!("app.kubernetes.io/part-of={operator}")),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            list.items
+                .iter()
+                .filter(|p| p.metadata.name.as_deref() != Some(pod.as_str()))
+                .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+                .and_then(|p| p.metadata.name.clone())
+                .ok_or_else(|| {
+                    format!(
+                        "pods: {:?}",
+                        list.items
+                            .iter()
+                            .map(|p| (
+                                &p.metadata.name,
+                                p.status.as_ref().and_then(|s| s.phase.clone())
+                            ))
+                            .collect::<Vec<_>>()
+                    )
+                })
+        },
+    )
+    .await;
+    let new_logs = cp
+        .serve_pod_logs(ns.name(), &replacement)
+        .await
+        .expect("kwok serving the replacement pod's logs");
+    let new_scheduler = new_logs
+        .iter()
+        .find(|l| l.container() == "scheduler")
+        .expect("the replacement pod has a scheduler container");
+    new_scheduler
+        .append("written by the replacement pod")
+        .expect("writing the replacement's log");
+    wait_for(
+        &format!("{replacement}/scheduler | written by the replacement pod"),
         &mut seen,
     );
     drop(follower);
