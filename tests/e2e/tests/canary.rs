@@ -4,8 +4,9 @@
 //! The same cases run against the Rust worker and the Python worker. One namespace holds one
 //! release per case, all progressing at once under one scheduler:
 //! a healthy canary is promoted (Istio and Gateway API routes), a failing one rolled back, "no
-//! data" is held or failed as the spec says, a newer revision restarts an analysis, and a
-//! scheduler killed mid-analysis resumes where the status says it was.
+//! data" is held or failed as the spec says, a newer revision restarts an analysis, a
+//! scheduler killed mid-analysis resumes where the status says it was, `skipAnalysis` promotes
+//! without a check, and `suspend` holds an analysis until it is resumed.
 //!
 //! The control plane runs kube-controller-manager, kube-scheduler and kwok, so the Deployments
 //! get pods that are scheduled onto kwok's fake Nodes and become Running and Ready. The workers
@@ -351,6 +352,15 @@ impl Rig {
         Api::namespaced_with(self.client.clone(), self.namespace(), &canaries())
     }
 
+    /// Creates `name` at `<name>:1` with `spec` ([`Rig::create`]), gives its canary
+    /// `canary_traffic` and releases `<name>:2`.
+    async fn create_and_release(&self, name: &str, spec: Value, canary_traffic: Traffic) {
+        self.create(name, &format!("{name}:1"), spec).await;
+        self.sim
+            .set(self.namespace(), &format!("{name}-canary"), canary_traffic);
+        self.release(name, &format!("{name}:2")).await;
+    }
+
     /// Releases `image` by changing the target's pod template.
     async fn release(&self, name: &str, image: &str) {
         let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), self.namespace());
@@ -360,6 +370,18 @@ impl Rig {
             .patch(name, &PatchParams::default(), &Patch::Strategic(&patch))
             .await
             .unwrap_or_else(|e| panic!("releasing {image} to {name}: {e}"));
+    }
+
+    /// Merges `fields` into the spec of CanaryDeployment `name`.
+    async fn set_spec(&self, name: &str, fields: Value) {
+        self.canaries()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": fields})),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("setting {fields} on CanaryDeployment {name}: {e}"));
     }
 
     async fn status(&self, name: &str) -> Value {
@@ -529,6 +551,18 @@ impl Rig {
         (weights, status)
     }
 
+    /// Asserts that `name` has an Event of every reason in `want`; returns all its reasons.
+    async fn assert_events(&self, name: &str, want: &[&str]) -> Vec<String> {
+        let reasons = self.event_reasons(name).await;
+        for reason in want {
+            assert!(
+                reasons.iter().any(|r| r == reason),
+                "{name}: no {reason} Event in {reasons:?}"
+            );
+        }
+        reasons
+    }
+
     async fn event_reasons(&self, name: &str) -> Vec<String> {
         let api: Api<Event> = Api::namespaced(self.client.clone(), self.namespace());
         let list = api
@@ -555,20 +589,23 @@ fn last_outcome(status: &Value) -> &str {
         .unwrap_or_default()
 }
 
+/// The status (`True`, `False`) of the condition `type_` in `status`, "" without one.
+fn condition<'a>(status: &'a Value, type_: &str) -> &'a str {
+    status["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == type_))
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or_default()
+}
+
 fn weight(status: &Value) -> u64 {
     status["statusInfo"]["currentWeight"].as_u64().unwrap_or(0)
 }
 
 /// A healthy canary steps 20 → 40 → 60, is promoted and the route goes back to 0.
 async fn healthy(rig: &Rig, name: &str, traffic: &str) {
-    rig.create(name, &format!("{name}:1"), json!({"traffic": traffic}))
+    rig.create_and_release(name, json!({"traffic": traffic}), Traffic::healthy(10.0))
         .await;
-    rig.sim.set(
-        rig.namespace(),
-        &format!("{name}-canary"),
-        Traffic::healthy(10.0),
-    );
-    rig.release(name, &format!("{name}:2")).await;
     let canary = format!("{name}-canary");
     let ((weights, status), ()) = tokio::join!(
         rig.follow(name, traffic, "to be promoted", |s| {
@@ -610,19 +647,12 @@ async fn healthy(rig: &Rig, name: &str, traffic: &str) {
         status["statusInfo"]["primaryRevision"],
         status["statusInfo"]["canaryRevision"]
     );
-    let promoted = status["conditions"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["type"] == "Promoted"))
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(promoted["status"], "True", "{status}");
-    let reasons = rig.event_reasons(name).await;
-    for reason in ["Initialized", "NewRevision", "WeightIncreased", "Promoted"] {
-        assert!(
-            reasons.iter().any(|r| r == reason),
-            "{name}: no {reason} Event in {reasons:?}"
-        );
-    }
+    assert_eq!(condition(&status, "Promoted"), "True", "{status}");
+    rig.assert_events(
+        name,
+        &["Initialized", "NewRevision", "WeightIncreased", "Promoted"],
+    )
+    .await;
 }
 
 /// A canary answering 40% errors is rolled back after two failed checks; the primary stays.
@@ -659,13 +689,8 @@ async fn failing(rig: &Rig, name: &str) {
             .contains(&format!("{name}-canary")),
         "the resolved query is in status: {queries}"
     );
-    let reasons = rig.event_reasons(name).await;
-    for reason in ["CheckFailed", "AnalysisFailed", "RolledBack"] {
-        assert!(
-            reasons.iter().any(|r| r == reason),
-            "{name}: no {reason} Event in {reasons:?}"
-        );
-    }
+    rig.assert_events(name, &["CheckFailed", "AnalysisFailed", "RolledBack"])
+        .await;
     // The failed revision is not analysed again; the release rests.
     let again = rig.status(name).await;
     assert_eq!(again["phase"], "Waiting");
@@ -762,16 +787,22 @@ async fn superseded(rig: &Rig, name: &str) {
     );
 }
 
+/// Follows `name` (Istio) until it is promoted; asserts the canary weight never went below
+/// `from` before the promotion (the analysis went on where it was). Returns what `follow` does.
+async fn promoted_from(rig: &Rig, name: &str, what: &str, from: u64) -> (Vec<u64>, Value) {
+    let (weights, status) = rig.follow(name, "istio", what, |s| releases(s) == 1).await;
+    assert_eq!(last_outcome(&status), "promoted", "{status}");
+    assert!(
+        weights.iter().all(|w| *w == 0 || *w >= from),
+        "{name}: the analysis went back below {from}%: {weights:?}"
+    );
+    (weights, status)
+}
+
 /// The scheduler is killed mid-analysis; a new one resumes at the weight the status holds.
 async fn resumed(rig: &Rig, name: &str) {
-    rig.create(name, &format!("{name}:1"), json!({"maxWeight": 80}))
+    rig.create_and_release(name, json!({"maxWeight": 80}), Traffic::healthy(10.0))
         .await;
-    rig.sim.set(
-        rig.namespace(),
-        &format!("{name}-canary"),
-        Traffic::healthy(10.0),
-    );
-    rig.release(name, &format!("{name}:2")).await;
     let before = rig.until(name, "to reach 40%", |s| weight(s) >= 40).await;
     {
         let mut scheduler = rig.scheduler.lock().await;
@@ -779,20 +810,79 @@ async fn resumed(rig: &Rig, name: &str) {
         *scheduler =
             SchedulerProcess::start(&rig.project_dir, &rig.kubeconfig, rig.namespace(), &[]);
     }
-    let (weights, status) = rig
-        .follow(name, "istio", "to be promoted after the restart", |s| {
-            releases(s) == 1
-        })
-        .await;
-    assert_eq!(last_outcome(&status), "promoted", "{status}");
-    let resumed_at = weight(&before);
-    assert!(
-        weights.iter().all(|w| *w == 0 || *w >= resumed_at),
-        "{name}: the analysis went back below {resumed_at}%: {weights:?}"
-    );
+    let (weights, status) = promoted_from(
+        rig,
+        name,
+        "to be promoted after the restart",
+        weight(&before),
+    )
+    .await;
     assert!(weights.contains(&80), "{name}: weights {weights:?}");
     // 20→40→60→80→promote: four checks in one analysis, none repeated from the start.
     assert_eq!(status["statusInfo"]["iteration"], 4, "{status}");
+}
+
+/// `skipAnalysis`: a new revision is promoted without a check and without canary traffic, once
+/// the primary has rolled it out.
+async fn skipped(rig: &Rig, name: &str) {
+    // Failing canary traffic, were there any: skipping must not look at it.
+    rig.create_and_release(name, json!({"skipAnalysis": true}), Traffic::failing(0.9))
+        .await;
+    let (weights, status) = rig
+        .follow(name, "istio", "to be promoted without analysis", |s| {
+            releases(s) == 1 && s["phase"] == "Waiting"
+        })
+        .await;
+    assert_eq!(last_outcome(&status), "promoted", "{status}");
+    assert_eq!(status["statusInfo"]["iteration"], 0, "no check: {status}");
+    assert!(
+        weights.iter().all(|w| *w == 0),
+        "{name}: the canary got traffic: {weights:?}"
+    );
+    rig.assert_running(&format!("{name}-primary"), &format!("{name}:2"), 2)
+        .await;
+    assert!(rig.pods(&format!("{name}-canary")).await.is_empty());
+    let reasons = rig
+        .assert_events(name, &["AnalysisSkipped", "Promoted"])
+        .await;
+    for reason in ["NewRevision", "WeightIncreased"] {
+        assert!(
+            !reasons.iter().any(|r| r == reason),
+            "{name}: a {reason} Event in {reasons:?}"
+        );
+    }
+}
+
+/// `suspend` mid-analysis holds the weight through several intervals; resumed, the analysis
+/// goes on from there and promotes.
+async fn suspended(rig: &Rig, name: &str) {
+    rig.create_and_release(name, json!({"maxWeight": 100}), Traffic::healthy(10.0))
+        .await;
+    rig.until(name, "to reach 40%", |s| weight(s) >= 40).await;
+    rig.set_spec(name, json!({"suspend": true})).await;
+    let held = rig
+        .until(name, "to be suspended", |s| {
+            s["statusInfo"]["suspended"] == true
+        })
+        .await;
+    assert_eq!(held["phase"], "Evaluating", "{held}");
+    // Three intervals (2 s each) without a check or a step.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let still = rig.status(name).await;
+    for field in ["currentWeight", "iteration", "failedChecks"] {
+        assert_eq!(
+            still["statusInfo"][field], held["statusInfo"][field],
+            "{name}: {field} moved while suspended: {still}"
+        );
+    }
+    assert_eq!(
+        rig.canary_weight(name, "istio").await,
+        held["statusInfo"]["currentWeight"].as_u64()
+    );
+    assert_eq!(condition(&still, "Suspended"), "True", "{still}");
+    rig.set_spec(name, json!({"suspend": false})).await;
+    promoted_from(rig, name, "to be promoted once resumed", weight(&held)).await;
+    rig.assert_events(name, &["Suspended", "Resumed"]).await;
 }
 
 /// Every case at once against one scheduler and `worker`.
@@ -806,6 +896,8 @@ async fn every_case(worker: Worker) {
         no_data_failed(&rig, "silent"),
         superseded(&rig, "api"),
         resumed(&rig, "search"),
+        skipped(&rig, "fast"),
+        suspended(&rig, "paused"),
     );
 }
 

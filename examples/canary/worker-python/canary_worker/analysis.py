@@ -47,6 +47,23 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
 
 
+@dataclass(frozen=True)
+class Gate:
+    """What `spec.suspend` and `spec.skipAnalysis` make of a release: `kind` is analyse, skip
+    (promote without checks) or suspend (no check, no step, no new revision started).
+    `changed` is True when a suspension starts (suspend) or ends (analyse, skip) now."""
+
+    kind: str
+    changed: bool = False
+
+
+def gate(spec: Spec, info: Info) -> Gate:
+    """The gate of a release: `suspend` wins over `skipAnalysis`."""
+    if spec.suspend:
+        return Gate("suspend", changed=not info.suspended)
+    return Gate("skip" if spec.skip_analysis else "analyse", changed=info.suspended)
+
+
 def first_weight(spec: Spec) -> int:
     """An analysis starts at one step: a canary without traffic cannot be measured."""
     return min(spec.step_weight, spec.max_weight)

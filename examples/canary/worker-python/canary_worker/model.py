@@ -29,6 +29,8 @@ class Spec(_Camel):
     failure_limit: int = 3
     no_data: Literal["fail", "hold", "pass"] = "hold"
     traffic: Literal["istio", "gatewayapi"] = "istio"
+    suspend: bool = False
+    skip_analysis: bool = False
 
 
 class QueryResult(_Camel):
@@ -57,6 +59,8 @@ class Info(_Camel):
     failed_checks: int = 0
     canary_revision: str = ""
     primary_revision: str = ""
+    suspended: bool = False
+    """Whether the release was suspended when last handled (so `Suspended` is reported once)."""
     last_check_time: str | None = None
     last_queries: list[QueryResult] = []
     history: list[Release] = []

@@ -94,15 +94,31 @@ def initializing(ctx: Ctx) -> Outcome:
 
 
 def waiting(ctx: Ctx) -> Outcome:
-    """Waits for a pod template the operator has not seen, then starts its analysis."""
+    """Waits for a pod template the operator has not seen, then starts its analysis, or promotes
+    it under `skipAnalysis`. While suspended, a new revision is noticed but not started."""
     spec, info = ctx.spec, _info(ctx)
     found = _target(spec, ctx.objects(DEPLOYMENTS))
     if found is None:
         return _target_missing(spec, info)
     target, rev = found
-    if not analysis.is_new_revision(rev, info):
-        return Outcome.stay().status(info)
-    return _start_analysis(spec, Outcome.next("Evaluating"), info, target, rev, None)
+    new = analysis.is_new_revision(rev, info)
+    gate = analysis.gate(spec, info)
+    if gate.kind == "suspend":
+        state = (
+            f"new revision {rev} waits"
+            if new
+            else f"primary serves revision {info.primary_revision}"
+        )
+        return _suspended(info, gate.changed, state)
+    info.suspended = False
+    if not new:
+        if gate.changed:
+            info.message = f"primary serves revision {info.primary_revision}"
+        outcome = Outcome.stay().status(info)
+    else:
+        start = Outcome.next("Promoting" if gate.kind == "skip" else "Evaluating")
+        outcome = _start_release(spec, start, info, target, rev, None)
+    return _note_resumed(outcome, gate.changed)
 
 
 def evaluating(ctx: Ctx) -> Outcome:
@@ -123,14 +139,36 @@ def _reading(metric: Metric, name: str) -> tuple[analysis.Reading, QueryResult]:
 
 
 def evaluate_at(ctx: Ctx, now: datetime) -> Outcome:
-    """Restarts on a newer revision, else, once the canary's replicas are all ready, judges the
-    canary and steps, holds, fails, promotes or rolls back."""
+    """Holds while suspended; restarts on a newer revision; promotes under `skipAnalysis`; else,
+    once the canary's replicas are all ready, judges the canary and steps, holds, fails,
+    promotes or rolls back."""
     spec, info = ctx.spec, _info(ctx)
+    found = _target(spec, ctx.objects(DEPLOYMENTS))
+    gate = analysis.gate(spec, info)
+    if gate.kind == "suspend":
+        state = f"revision {info.canary_revision} held at {info.current_weight}%"
+        if found is not None and found[1] != info.canary_revision:
+            state += f"; newer revision {found[1]} waits"
+        return _suspended(info, gate.changed, state).requeue_after(_interval(spec))
+    info.suspended = False
+    return _note_resumed(_check(ctx, found, info, now), gate.changed)
+
+
+def _check(
+    ctx: Ctx, found: tuple[dict[str, Any], str] | None, info: Info, now: datetime
+) -> Outcome:
+    """`evaluate_at` past the gates."""
+    spec = ctx.spec
     deployments = ctx.objects(DEPLOYMENTS)
-    found = _target(spec, deployments)
     if found is not None and found[1] != info.canary_revision:
-        replaced = info.canary_revision
-        return _start_analysis(spec, Outcome.stay(), info, found[0], found[1], replaced)
+        start = Outcome.next("Promoting") if spec.skip_analysis else Outcome.stay()
+        return _start_release(spec, start, info, found[0], found[1], info.canary_revision)
+    if spec.skip_analysis:
+        # Set mid-analysis: promote the revision under analysis at its current weight.
+        info.message = (
+            f"promoting revision {info.canary_revision} without further checks (skipAnalysis)"
+        )
+        return Outcome.next("Promoting").event_normal("AnalysisSkipped", info.message).status(info)
     interval = _interval(spec)
     wait = analysis.until_due(info.last_check_time, interval, now)
     if wait is not None:
@@ -177,31 +215,42 @@ def evaluate_at(ctx: Ctx, now: datetime) -> Outcome:
 
 
 def promoting(ctx: Ctx) -> Outcome:
-    """Copies the canary's template to the primary; once every primary replica runs it and is
-    ready, routes everything to the primary and scales the canary down. Until then the canary
-    keeps its share of the traffic."""
+    """Copies the released template (the canary's) to the primary; once every primary replica
+    runs it and is ready, routes everything to the primary and scales the canary down. Until
+    then the canary keeps its share of the traffic."""
     spec, info = ctx.spec, _info(ctx)
     deployments = ctx.objects(DEPLOYMENTS)
-    canary = _tracked(deployments, release.canary_name(spec))
-    primary = release.find(deployments, release.primary_name(spec))
-    count = release.replicas(primary if primary is not None else canary)
     rev = info.canary_revision
+    # The template released: the target's while it still holds the revision (under
+    # skipAnalysis the canary written a moment ago may not be in the cache yet), else the
+    # canary's, which holds the analysed revision.
+    found = _target(spec, deployments)
+    source = (
+        found[0]
+        if found is not None and found[1] == rev
+        else _tracked(deployments, release.canary_name(spec))
+    )
+    primary = release.find(deployments, release.primary_name(spec))
+    count = release.replicas(primary if primary is not None else source)
     waiting_for = (
         f"{release.primary_name(spec)} is not in the cache yet"
         if primary is None
-        else release.rolled_out(primary, canary)
+        else release.rolled_out(primary, source)
     )
     if waiting_for is not None:
         info.message = f"promoting revision {rev}: {waiting_for}"
         return (
             Outcome.stay()
-            .output(release.deployment(release.primary_name(spec), canary, count))
+            .output(release.deployment(release.primary_name(spec), source, count))
             .status(info)
             .requeue_after(READY_RETRY)
         )
     info.primary_revision = rev
     info.current_weight = 0
-    info.message = f"revision {rev} promoted after {info.iteration} checks"
+    if info.iteration == 0 and spec.skip_analysis:
+        info.message = f"revision {rev} promoted without analysis (skipAnalysis)"
+    else:
+        info.message = f"revision {rev} promoted after {info.iteration} checks"
     info.record(
         Release(
             revision=rev, outcome="promoted", finished_at=_timestamp(_now()), message=info.message
@@ -209,8 +258,8 @@ def promoting(ctx: Ctx) -> Outcome:
     )
     return (
         Outcome.next("Waiting")
-        .output(release.deployment(release.primary_name(spec), canary, count))
-        .output(release.deployment(release.canary_name(spec), canary, 0))
+        .output(release.deployment(release.primary_name(spec), source, count))
+        .output(release.deployment(release.canary_name(spec), source, 0))
         .output(release.route(spec, 0))
         .condition("Promoted", True, "Succeeded", info.message)
         .event_normal("Promoted", info.message)
@@ -243,7 +292,7 @@ def rolling_back(ctx: Ctx) -> Outcome:
     )
 
 
-def _start_analysis(
+def _start_release(
     spec: Spec,
     outcome: Outcome,
     info: Info,
@@ -251,26 +300,57 @@ def _start_analysis(
     rev: str,
     replaces: str | None,
 ) -> Outcome:
-    weight = analysis.first_weight(spec)
+    """Starts the release of `rev` (it `replaces` one under analysis, if any). To analyse it, the
+    canary gets the target's template and replicas, and one step of the traffic; under
+    `skipAnalysis` it gets the template without replicas or traffic, and Promoting rolls it out
+    to the primary."""
+    skip = spec.skip_analysis
+    weight, count = (0, 0) if skip else (analysis.first_weight(spec), release.replicas(target))
     info.canary_revision = rev
     info.current_weight = weight
     info.iteration = 0
     info.failed_checks = 0
     info.last_queries = []
-    info.last_check_time = _timestamp(_now())
-    info.message = f"analysing revision {rev} at {weight}%"
-    if replaces is not None:
-        reason = "AnalysisRestarted"
-        message = f"revision {rev} replaced {replaces} mid-analysis; {info.message}"
+    info.last_check_time = None if skip else _timestamp(_now())
+    if skip:
+        info.message = f"promoting revision {rev} without analysis (skipAnalysis)"
+        reason = "AnalysisSkipped"
     else:
-        reason, message = "NewRevision", info.message
-    return (
-        outcome.output(
-            release.deployment(release.canary_name(spec), target, release.replicas(target))
-        )
+        info.message = f"analysing revision {rev} at {weight}%"
+        reason = "NewRevision" if replaces is None else "AnalysisRestarted"
+    message = (
+        info.message
+        if replaces is None
+        else f"revision {rev} replaced {replaces} mid-analysis; {info.message}"
+    )
+    outcome = (
+        outcome.output(release.deployment(release.canary_name(spec), target, count))
         .output(release.route(spec, weight))
         .condition("Promoted", False, "Progressing", message)
         .event_normal(reason, message)
         .status(info)
-        .requeue_after(_interval(spec))
+    )
+    return outcome if skip else outcome.requeue_after(_interval(spec))
+
+
+def _suspended(info: Info, started: bool, state: str) -> Outcome:
+    """Holds the release under `spec.suspend`: no output, `state` in the message, and the
+    `Suspended` condition and Event when the suspension `started`."""
+    info.suspended = True
+    info.message = f"suspended (spec.suspend): {state}"
+    outcome = Outcome.stay()
+    if started:
+        outcome = outcome.condition("Suspended", True, "Suspended", info.message).event_normal(
+            "Suspended", info.message
+        )
+    return outcome.status(info)
+
+
+def _note_resumed(outcome: Outcome, resumed: bool) -> Outcome:
+    """Adds the `Resumed` Event and clears the `Suspended` condition when the release resumed."""
+    if not resumed:
+        return outcome
+    message = "resumed (spec.suspend is false)"
+    return outcome.condition("Suspended", False, "Resumed", message).event_normal(
+        "Resumed", message
     )

@@ -339,3 +339,162 @@ def test_gateway_api_routes_when_asked() -> None:
     spec = SPEC.model_copy(update={"traffic": "gatewayapi"})
     out = phases.initializing(ctx("Initializing", None, [target("web:1")], spec=spec))
     assert any(o["kind"] == "HTTPRoute" for o in out.outputs)
+
+
+def reasons(outcome: Outcome) -> list[str]:
+    return [e.reason for e in outcome.events]
+
+
+SUSPEND = SPEC.model_copy(update={"suspend": True})
+SKIP = SPEC.model_copy(update={"skip_analysis": True})
+
+
+def test_gates() -> None:
+    # (spec.suspend, spec.skipAnalysis, info.suspended) -> (kind, changed)
+    cases = {
+        (False, False, False): ("analyse", False),
+        (False, False, True): ("analyse", True),
+        (False, True, False): ("skip", False),
+        (False, True, True): ("skip", True),
+        (True, False, False): ("suspend", True),
+        (True, False, True): ("suspend", False),
+        # Suspension wins over skipping the analysis.
+        (True, True, False): ("suspend", True),
+        (True, True, True): ("suspend", False),
+    }
+    for (suspend, skip, suspended), want in cases.items():
+        spec = SPEC.model_copy(update={"suspend": suspend, "skip_analysis": skip})
+        got = analysis.gate(spec, Info(suspended=suspended))
+        assert (got.kind, got.changed) == want, (suspend, skip, suspended)
+
+
+def test_spec_reads_the_gates() -> None:
+    spec = Spec.model_validate({"targetRef": "web", "suspend": True, "skipAnalysis": True})
+    assert (spec.suspend, spec.skip_analysis) == (True, True)
+    assert (Spec().suspend, Spec().skip_analysis) == (False, False)
+
+
+def test_waiting_while_suspended_holds_a_new_revision() -> None:
+    settled = Info(primary_revision=rev("web:1"))
+    out = phases.waiting(ctx("Waiting", settled, [target("web:2")], spec=SUSPEND))
+    assert out.next_phase is None
+    assert out.outputs == []
+    assert reasons(out) == ["Suspended"]
+    assert out.conditions[0].type == "Suspended"
+    assert out.conditions[0].status == "True"
+    held = info_of(out)
+    assert held.suspended
+    assert held.canary_revision == "", "the new revision is not started"
+    assert held.message.endswith(f"new revision {rev('web:2')} waits"), held.message
+
+    # Still suspended: the Event is not repeated.
+    out = phases.waiting(ctx("Waiting", held, [target("web:2")], spec=SUSPEND))
+    assert out.next_phase is None
+    assert out.events == [] and out.conditions == []
+
+    # Resumed: the waiting revision starts.
+    out = phases.waiting(ctx("Waiting", held, [target("web:2")]))
+    assert out.next_phase == "Evaluating"
+    assert reasons(out) == ["NewRevision", "Resumed"]
+    suspended = next(c for c in out.conditions if c.type == "Suspended")
+    assert suspended.status == "False"
+    info = info_of(out)
+    assert not info.suspended
+    assert info.canary_revision == rev("web:2")
+
+
+def test_evaluating_while_suspended_neither_checks_nor_restarts() -> None:
+    for newest in ("web:2", "web:3"):
+        deployments = [
+            target(newest),
+            tracked("web-primary", "web:1", 2),
+            tracked("web-canary", "web:2", 2),
+        ]
+        # Metrics that would roll back.
+        metrics = {
+            phases.SUCCESS_RATE: Metric.scalar(0.1),
+            phases.LATENCY_P99: Metric.scalar(900.0),
+        }
+        out = phases.evaluate_at(
+            ctx("Evaluating", analysing(40, 1), deployments, metrics, spec=SUSPEND),
+            datetime.now(timezone.utc),
+        )
+        assert out.next_phase is None, newest
+        assert out.outputs == [], newest
+        assert reasons(out) == ["Suspended"]
+        info = info_of(out)
+        assert (info.current_weight, info.iteration, info.failed_checks, info.suspended) == (
+            40,
+            0,
+            1,
+            True,
+        ), newest
+        assert info.canary_revision == rev("web:2"), f"{newest}: no restart"
+        assert ("newer revision" in info.message) == (newest == "web:3"), info.message
+        assert out.requeue == timedelta(seconds=10)
+
+    # Resumed where it was: the next check steps on from 20%.
+    info = analysing(20, 0)
+    info.suspended = True
+    out = evaluating(info, Metric.scalar(1.0), Metric.scalar(20.0))
+    assert canary_weight(out) == 40
+    assert reasons(out) == ["WeightIncreased", "Resumed"]
+    assert not info_of(out).suspended
+
+
+def test_waiting_with_skip_analysis_promotes_a_new_revision() -> None:
+    settled = Info(primary_revision=rev("web:1"))
+    out = phases.waiting(ctx("Waiting", settled, [target("web:2")], spec=SKIP))
+    assert out.next_phase == "Promoting"
+    canary = named(out, "Deployment", "web-canary")
+    assert canary["spec"]["replicas"] == 0, "no canary pods"
+    assert canary["spec"]["template"]["spec"]["containers"][0]["image"] == "web:2"
+    assert canary_weight(out) == 0
+    assert reasons(out) == ["AnalysisSkipped"]
+    info = info_of(out)
+    assert info.canary_revision == rev("web:2")
+    assert (info.current_weight, info.iteration) == (0, 0)
+
+    # Suspension wins over skipping.
+    both = SKIP.model_copy(update={"suspend": True})
+    assert phases.waiting(ctx("Waiting", settled, [target("web:2")], spec=both)).next_phase is None
+
+
+def test_evaluating_with_skip_analysis_promotes() -> None:
+    now = datetime.now(timezone.utc)
+    bad = {phases.SUCCESS_RATE: Metric.scalar(0.1), phases.LATENCY_P99: Metric.scalar(900.0)}
+    # Set mid-analysis: the revision under analysis is promoted without a check.
+    deployments = [target("web:2"), tracked("web-canary", "web:2", 2)]
+    out = phases.evaluate_at(ctx("Evaluating", analysing(20, 1), deployments, bad, SKIP), now)
+    assert out.next_phase == "Promoting"
+    assert reasons(out) == ["AnalysisSkipped"]
+    assert info_of(out).current_weight == 20
+
+    # A newer revision replaces the one under analysis and is promoted without checks.
+    deployments = [target("web:3"), tracked("web-canary", "web:2", 2)]
+    out = phases.evaluate_at(ctx("Evaluating", analysing(20, 1), deployments, bad, SKIP), now)
+    assert out.next_phase == "Promoting"
+    assert reasons(out) == ["AnalysisSkipped"]
+    canary = named(out, "Deployment", "web-canary")
+    assert canary["spec"]["template"]["spec"]["containers"][0]["image"] == "web:3"
+    assert info_of(out).canary_revision == rev("web:3")
+
+
+def test_promoting_a_skipped_revision_takes_the_target_template() -> None:
+    info = Info(primary_revision=rev("web:1"), canary_revision=rev("web:2"))
+    # The cache does not show the canary's new template yet.
+    stale_canary = tracked("web-canary", "web:1", 0)
+    deployments = [target("web:2"), tracked("web-primary", "web:1", 2), stale_canary]
+    out = phases.promoting(ctx("Promoting", info, deployments, spec=SKIP))
+    assert out.next_phase is None, "the primary rolls out first"
+    primary = named(out, "Deployment", "web-primary")
+    assert primary["spec"]["replicas"] == 2
+    assert primary["spec"]["template"]["spec"]["containers"][0]["image"] == "web:2"
+
+    deployments[1] = tracked("web-primary", "web:2", 2)
+    out = phases.promoting(ctx("Promoting", info, deployments, spec=SKIP))
+    assert out.next_phase == "Waiting"
+    promoted = info_of(out)
+    assert promoted.primary_revision == rev("web:2")
+    assert promoted.message.endswith("promoted without analysis (skipAnalysis)"), promoted.message
+    assert reasons(out) == ["Promoted"]

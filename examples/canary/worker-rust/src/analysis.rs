@@ -52,6 +52,45 @@ pub enum Step {
     },
 }
 
+/// What `spec.suspend` and `spec.skipAnalysis` make of a release, given the last handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Analyse as usual; `resumed` when the last handling found the release suspended.
+    Analyse {
+        /// The release was suspended until now.
+        resumed: bool,
+    },
+    /// Promote without checks; `resumed` as for [`Gate::Analyse`].
+    Skip {
+        /// The release was suspended until now.
+        resumed: bool,
+    },
+    /// Suspended: no check, no step, no new revision started; `started` when it was not
+    /// suspended at the last handling.
+    Suspend {
+        /// The suspension starts now.
+        started: bool,
+    },
+}
+
+/// The gate of a release: `suspend` wins over `skipAnalysis`.
+pub fn gate(spec: &Spec, info: &Info) -> Gate {
+    let was_suspended = info.suspended;
+    if spec.suspend {
+        Gate::Suspend {
+            started: !was_suspended,
+        }
+    } else if spec.skip_analysis {
+        Gate::Skip {
+            resumed: was_suspended,
+        }
+    } else {
+        Gate::Analyse {
+            resumed: was_suspended,
+        }
+    }
+}
+
 /// The weight an analysis starts at: one step (a canary without traffic cannot be measured).
 pub fn first_weight(spec: &Spec) -> u32 {
     spec.step_weight.min(spec.max_weight)
@@ -219,6 +258,38 @@ mod tests {
             Step::RollBack { failed_checks: 2 }
         );
         assert_eq!(first_weight(&s), 20);
+    }
+
+    #[test]
+    fn gates() {
+        let cases: &[(bool, bool, bool, Gate)] = &[
+            // (spec.suspend, spec.skipAnalysis, info.suspended, gate)
+            (false, false, false, Gate::Analyse { resumed: false }),
+            (false, false, true, Gate::Analyse { resumed: true }),
+            (false, true, false, Gate::Skip { resumed: false }),
+            (false, true, true, Gate::Skip { resumed: true }),
+            (true, false, false, Gate::Suspend { started: true }),
+            (true, false, true, Gate::Suspend { started: false }),
+            // Suspension wins over skipping the analysis.
+            (true, true, false, Gate::Suspend { started: true }),
+            (true, true, true, Gate::Suspend { started: false }),
+        ];
+        for (suspend, skip_analysis, suspended, want) in cases {
+            let spec = Spec {
+                suspend: *suspend,
+                skip_analysis: *skip_analysis,
+                ..spec(NoData::Hold)
+            };
+            let info = Info {
+                suspended: *suspended,
+                ..Info::default()
+            };
+            assert_eq!(
+                gate(&spec, &info),
+                *want,
+                "suspend {suspend}, skipAnalysis {skip_analysis}, was suspended {suspended}"
+            );
+        }
     }
 
     #[test]

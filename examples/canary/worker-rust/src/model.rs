@@ -30,6 +30,10 @@ pub struct Spec {
     pub no_data: NoData,
     /// The traffic provider.
     pub traffic: Traffic,
+    /// Pauses the analysis: no check, no step, no new revision started.
+    pub suspend: bool,
+    /// Promotes a new revision without checking its metrics.
+    pub skip_analysis: bool,
 }
 
 impl Default for Spec {
@@ -46,6 +50,8 @@ impl Default for Spec {
             failure_limit: 3,
             no_data: NoData::Hold,
             traffic: Traffic::Istio,
+            suspend: false,
+            skip_analysis: false,
         }
     }
 }
@@ -88,6 +94,8 @@ pub struct Info {
     pub canary_revision: String,
     /// Pod template hash the primary serves.
     pub primary_revision: String,
+    /// Whether the release was suspended when last handled (so `Suspended` is reported once).
+    pub suspended: bool,
     /// When the last check ran (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_check_time: Option<String>,

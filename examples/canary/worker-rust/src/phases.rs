@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use autopilot_sdk::{Context, Metric, MetricValue, Outcome, WorkerError};
 use serde_json::Value;
 
-use crate::analysis::{self, Reading, Step, Verdict};
+use crate::analysis::{self, Gate, Reading, Step, Verdict};
 use crate::model::{Info, QueryResult, Release, Spec};
 use crate::release;
 use crate::revision;
@@ -58,24 +58,41 @@ pub async fn initializing(ctx: Context<Spec, Info>) -> Handled {
         ))
 }
 
-/// Waits for a pod template the operator has not seen, then starts its analysis.
+/// Waits for a pod template the operator has not seen, then starts its analysis, or promotes
+/// it under `skipAnalysis`. While suspended, a new revision is noticed but not started.
 pub async fn waiting(ctx: Context<Spec, Info>) -> Handled {
     let spec = ctx.spec();
-    let info = ctx.status_info().cloned().unwrap_or_default();
+    let mut info = ctx.status_info().cloned().unwrap_or_default();
     let Some((target, revision)) = target(spec, ctx.objects_json(DEPLOYMENTS)?) else {
         return Ok(target_missing(spec, info));
     };
-    if !analysis::is_new_revision(&revision, &info) {
-        return Ok(Outcome::stay().status(info));
-    }
-    start_analysis(
-        spec,
-        Outcome::next("Evaluating"),
-        info,
-        target,
-        revision,
-        None,
-    )
+    let new = analysis::is_new_revision(&revision, &info);
+    let resumed = match analysis::gate(spec, &info) {
+        Gate::Suspend { started } => {
+            let state = if new {
+                format!("new revision {revision} waits")
+            } else {
+                format!("primary serves revision {}", info.primary_revision)
+            };
+            return Ok(suspended(info, started, &state));
+        }
+        Gate::Skip { resumed } | Gate::Analyse { resumed } => resumed,
+    };
+    info.suspended = false;
+    let outcome = if !new {
+        if resumed {
+            info.message = format!("primary serves revision {}", info.primary_revision);
+        }
+        Outcome::stay().status(info)
+    } else {
+        let next = if spec.skip_analysis {
+            "Promoting"
+        } else {
+            "Evaluating"
+        };
+        start_release(spec, Outcome::next(next), info, target, revision, None)?
+    };
+    Ok(note_resumed(outcome, resumed))
 }
 
 /// One check per interval, once the canary's replicas are all ready: restart on a newer
@@ -95,18 +112,59 @@ pub fn evaluate_at(ctx: &Context<Spec, Info>, now: SystemTime) -> Handled {
     let mut info = ctx.status_info().cloned().unwrap_or_default();
     let deployments = ctx.objects_json(DEPLOYMENTS)?;
     let found = target(spec, deployments);
+    let newer = found
+        .as_ref()
+        .map(|(_, revision)| revision)
+        .filter(|revision| **revision != info.canary_revision);
+    let resumed = match analysis::gate(spec, &info) {
+        Gate::Suspend { started } => {
+            let mut state = format!(
+                "revision {} held at {}%",
+                info.canary_revision, info.current_weight
+            );
+            if let Some(newer) = newer {
+                state.push_str(&format!("; newer revision {newer} waits"));
+            }
+            return Ok(suspended(info, started, &state)
+                .requeue_after(duration(&spec.interval, "interval")?));
+        }
+        Gate::Skip { resumed } | Gate::Analyse { resumed } => resumed,
+    };
+    info.suspended = false;
+    let outcome = check(ctx, found, info, now)?;
+    Ok(note_resumed(outcome, resumed))
+}
+
+/// [`evaluate_at`] past the gates: restart on a newer revision, promote under `skipAnalysis`,
+/// or make a check when one is due.
+fn check(
+    ctx: &Context<Spec, Info>,
+    found: Option<(&Value, String)>,
+    mut info: Info,
+    now: SystemTime,
+) -> Handled {
+    let spec = ctx.spec();
+    let deployments = ctx.objects_json(DEPLOYMENTS)?;
     if let Some((target, revision)) = found.clone()
         && revision != info.canary_revision
     {
         let replaced = info.canary_revision.clone();
-        return start_analysis(
-            spec,
-            Outcome::stay(),
-            info,
-            target,
-            revision,
-            Some(&replaced),
+        let outcome = if spec.skip_analysis {
+            Outcome::next("Promoting")
+        } else {
+            Outcome::stay()
+        };
+        return start_release(spec, outcome, info, target, revision, Some(&replaced));
+    }
+    if spec.skip_analysis {
+        // Set mid-analysis: promote the revision under analysis at its current weight.
+        info.message = format!(
+            "promoting revision {} without further checks (skipAnalysis)",
+            info.canary_revision
         );
+        return Ok(Outcome::next("Promoting")
+            .event_normal("AnalysisSkipped", info.message.clone())
+            .status(info));
     }
     let interval = duration(&spec.interval, "interval")?;
     if let Some(wait) = analysis::until_due(info.last_check_time.as_deref(), interval, now) {
@@ -168,17 +226,23 @@ pub fn evaluate_at(ctx: &Context<Spec, Info>, now: SystemTime) -> Handled {
     Ok(outcome.status(info).requeue_after(interval))
 }
 
-/// Copies the canary's template to the primary; once every primary replica runs it and is
-/// ready, routes everything to the primary and scales the canary down. Until then the canary
-/// keeps its share of the traffic.
+/// Copies the released template (the canary's) to the primary; once every primary replica runs
+/// it and is ready, routes everything to the primary and scales the canary down. Until then the
+/// canary keeps its share of the traffic.
 pub async fn promoting(ctx: Context<Spec, Info>) -> Handled {
     let spec = ctx.spec();
     let mut info = ctx.status_info().cloned().unwrap_or_default();
     let deployments = ctx.objects_json(DEPLOYMENTS)?;
-    let canary = tracked(deployments, &release::canary_name(spec))?;
-    let primary = release::find(deployments, &release::primary_name(spec));
-    let replicas = primary.map_or_else(|| release::replicas(canary), release::replicas);
     let revision = info.canary_revision.clone();
+    // The template released: the target's while it still holds the revision (under
+    // skipAnalysis the canary written a moment ago may not be in the cache yet), else the
+    // canary's, which holds the analysed revision.
+    let source = match target(spec, deployments) {
+        Some((target, current)) if current == revision => target,
+        _ => tracked(deployments, &release::canary_name(spec))?,
+    };
+    let primary = release::find(deployments, &release::primary_name(spec));
+    let replicas = primary.map_or_else(|| release::replicas(source), release::replicas);
     let rollout = primary.map_or_else(
         || {
             Err(format!(
@@ -186,14 +250,14 @@ pub async fn promoting(ctx: Context<Spec, Info>) -> Handled {
                 release::primary_name(spec)
             ))
         },
-        |primary| release::rolled_out(primary, canary),
+        |primary| release::rolled_out(primary, source),
     );
     if let Err(waiting) = rollout {
         info.message = format!("promoting revision {revision}: {waiting}");
         return Ok(Outcome::stay()
             .output(release::deployment(
                 &release::primary_name(spec),
-                canary,
+                source,
                 replicas,
             ))?
             .status(info)
@@ -201,10 +265,14 @@ pub async fn promoting(ctx: Context<Spec, Info>) -> Handled {
     }
     info.primary_revision = revision.clone();
     info.current_weight = 0;
-    info.message = format!(
-        "revision {revision} promoted after {} checks",
-        info.iteration
-    );
+    info.message = if info.iteration == 0 && spec.skip_analysis {
+        format!("revision {revision} promoted without analysis (skipAnalysis)")
+    } else {
+        format!(
+            "revision {revision} promoted after {} checks",
+            info.iteration
+        )
+    };
     info.record(Release {
         revision: revision.clone(),
         outcome: "promoted".into(),
@@ -214,10 +282,10 @@ pub async fn promoting(ctx: Context<Spec, Info>) -> Handled {
     Ok(Outcome::next("Waiting")
         .output(release::deployment(
             &release::primary_name(spec),
-            canary,
+            source,
             replicas,
         ))?
-        .output(release::deployment(&release::canary_name(spec), canary, 0))?
+        .output(release::deployment(&release::canary_name(spec), source, 0))?
         .output(release::route(spec, 0)?)?
         .condition("Promoted", true, "Succeeded", info.message.clone())
         .event_normal("Promoted", info.message.clone())
@@ -249,9 +317,11 @@ pub async fn rolling_back(ctx: Context<Spec, Info>) -> Handled {
         .status(info))
 }
 
-/// Starts the analysis of `revision` (restarts it when it `replaces` one under analysis): the
-/// canary gets the target's template and replicas, and one step of the traffic.
-fn start_analysis(
+/// Starts the release of `revision` (it `replaces` one under analysis, if any). To analyse it,
+/// the canary gets the target's template and replicas, and one step of the traffic; under
+/// `skipAnalysis` it gets the template without replicas or traffic, and Promoting rolls it out
+/// to the primary.
+fn start_release(
     spec: &Spec,
     outcome: Outcome<Info>,
     mut info: Info,
@@ -259,35 +329,76 @@ fn start_analysis(
     revision: String,
     replaces: Option<&str>,
 ) -> Handled {
-    let weight = analysis::first_weight(spec);
+    let skip = spec.skip_analysis;
+    let (weight, replicas) = if skip {
+        (0, 0)
+    } else {
+        (analysis::first_weight(spec), release::replicas(target))
+    };
     info.canary_revision = revision.clone();
     info.current_weight = weight;
     info.iteration = 0;
     info.failed_checks = 0;
     info.last_queries.clear();
-    info.last_check_time = Some(timestamp(SystemTime::now()));
-    info.message = format!("analysing revision {revision} at {weight}%");
-    let (reason, message) = match replaces {
-        Some(old) => (
-            "AnalysisRestarted",
-            format!(
-                "revision {revision} replaced {old} mid-analysis; {}",
-                info.message
-            ),
-        ),
-        None => ("NewRevision", info.message.clone()),
+    info.last_check_time = (!skip).then(|| timestamp(SystemTime::now()));
+    info.message = if skip {
+        format!("promoting revision {revision} without analysis (skipAnalysis)")
+    } else {
+        format!("analysing revision {revision} at {weight}%")
     };
-    Ok(outcome
+    let reason = match (skip, replaces) {
+        (true, _) => "AnalysisSkipped",
+        (false, Some(_)) => "AnalysisRestarted",
+        (false, None) => "NewRevision",
+    };
+    let message = match replaces {
+        Some(old) => format!(
+            "revision {revision} replaced {old} mid-analysis; {}",
+            info.message
+        ),
+        None => info.message.clone(),
+    };
+    let outcome = outcome
         .output(release::deployment(
             &release::canary_name(spec),
             target,
-            release::replicas(target),
+            replicas,
         ))?
         .output(release::route(spec, weight)?)?
         .condition("Promoted", false, "Progressing", message.clone())
         .event_normal(reason, message)
-        .status(info)
-        .requeue_after(duration(&spec.interval, "interval")?))
+        .status(info);
+    if skip {
+        Ok(outcome)
+    } else {
+        Ok(outcome.requeue_after(duration(&spec.interval, "interval")?))
+    }
+}
+
+/// Holds the release under `spec.suspend`: no output, `state` in the message, and the
+/// `Suspended` condition and Event when the suspension `started`.
+fn suspended(mut info: Info, started: bool, state: &str) -> Outcome<Info> {
+    info.suspended = true;
+    info.message = format!("suspended (spec.suspend): {state}");
+    let outcome = if started {
+        Outcome::stay()
+            .condition("Suspended", true, "Suspended", info.message.clone())
+            .event_normal("Suspended", info.message.clone())
+    } else {
+        Outcome::stay()
+    };
+    outcome.status(info)
+}
+
+/// Adds the `Resumed` Event and clears the `Suspended` condition when the release `resumed`.
+fn note_resumed(outcome: Outcome<Info>, resumed: bool) -> Outcome<Info> {
+    if !resumed {
+        return outcome;
+    }
+    let message = "resumed (spec.suspend is false)";
+    outcome
+        .condition("Suspended", false, "Resumed", message)
+        .event_normal("Resumed", message)
 }
 
 /// The target Deployment and its revision, when it exists.

@@ -1,7 +1,7 @@
 //! The handlers as plain functions, with contexts built by the SDK.
 use std::time::{Duration, SystemTime};
 
-use autopilot_sdk::{Context, Metric};
+use autopilot_sdk::{ConditionStatus, Context, Metric};
 use serde_json::{Value, json};
 
 use super::*;
@@ -47,13 +47,34 @@ fn ctx(
     info: &Info,
     deployments: Vec<Value>,
 ) -> autopilot_sdk::ContextBuilder<Spec, Info> {
+    ctx_with(phase, spec(), info, deployments)
+}
+
+/// [`ctx`] with `spec` in place of the usual one.
+fn ctx_with(
+    phase: &str,
+    spec: Value,
+    info: &Info,
+    deployments: Vec<Value>,
+) -> autopilot_sdk::ContextBuilder<Spec, Info> {
     Context::<Spec, Info>::builder()
         .phase(phase)
         .name("web")
         .namespace("shop")
-        .spec(spec())
+        .spec(spec)
         .status_info(info)
         .objects_json(DEPLOYMENTS, deployments)
+}
+
+/// [`spec`] with `field` set to true (`suspend` or `skipAnalysis`).
+fn spec_with(field: &str) -> Value {
+    let mut s = spec();
+    s[field] = json!(true);
+    s
+}
+
+fn reasons(outcome: &Outcome<Info>) -> Vec<&str> {
+    outcome.events().iter().map(|e| e.reason.as_str()).collect()
 }
 
 fn analysing(weight: u32, failed: u32) -> Info {
@@ -441,4 +462,222 @@ async fn gateway_api_routes_when_asked() {
         .unwrap();
     let out = initializing(c).await.unwrap();
     assert_eq!(route_of(&out)["kind"], "HTTPRoute");
+}
+
+#[tokio::test]
+async fn waiting_while_suspended_holds_a_new_revision() {
+    let settled = Info {
+        primary_revision: rev("web:1"),
+        ..Info::default()
+    };
+    let suspend = || spec_with("suspend");
+    let c = ctx_with("Waiting", suspend(), &settled, vec![target("web:2")])
+        .build()
+        .unwrap();
+    let out = waiting(c).await.unwrap();
+    assert_eq!(out.next_phase(), None);
+    assert!(out.outputs().is_empty(), "{:?}", out.outputs());
+    assert_eq!(reasons(&out), ["Suspended"]);
+    assert_eq!(out.conditions()[0].type_, "Suspended");
+    assert_eq!(out.conditions()[0].status, ConditionStatus::True);
+    let held = out.status_info().unwrap().clone();
+    assert!(held.suspended);
+    assert_eq!(held.canary_revision, "", "the new revision is not started");
+    assert!(
+        held.message
+            .ends_with(&format!("new revision {} waits", rev("web:2"))),
+        "{}",
+        held.message
+    );
+
+    // Still suspended: the Event is not repeated.
+    let c = ctx_with("Waiting", suspend(), &held, vec![target("web:2")])
+        .build()
+        .unwrap();
+    let out = waiting(c).await.unwrap();
+    assert_eq!(out.next_phase(), None);
+    assert!(out.events().is_empty() && out.conditions().is_empty());
+
+    // Resumed: the waiting revision starts.
+    let c = ctx("Waiting", &held, vec![target("web:2")])
+        .build()
+        .unwrap();
+    let out = waiting(c).await.unwrap();
+    assert_eq!(out.next_phase(), Some("Evaluating"));
+    assert_eq!(reasons(&out), ["NewRevision", "Resumed"]);
+    let suspended = out
+        .conditions()
+        .iter()
+        .find(|c| c.type_ == "Suspended")
+        .expect("a Suspended condition");
+    assert_eq!(suspended.status, ConditionStatus::False);
+    let info = out.status_info().unwrap();
+    assert!(!info.suspended);
+    assert_eq!(info.canary_revision, rev("web:2"));
+}
+
+#[test]
+fn evaluating_while_suspended_neither_checks_nor_restarts() {
+    let suspend = spec_with("suspend");
+    for newest in ["web:2", "web:3"] {
+        let c = ctx_with(
+            "Evaluating",
+            suspend.clone(),
+            &analysing(40, 1),
+            vec![
+                target(newest),
+                tracked("web-primary", "web:1", 2),
+                tracked("web-canary", "web:2", 2),
+            ],
+        )
+        // Metrics that would roll back.
+        .metric(SUCCESS_RATE, Metric::scalar(0.1))
+        .metric(LATENCY_P99, Metric::scalar(900.0))
+        .build()
+        .unwrap();
+        let out = evaluate_at(&c, SystemTime::now()).unwrap();
+        assert_eq!(out.next_phase(), None, "{newest}");
+        assert!(out.outputs().is_empty(), "{newest}: {:?}", out.outputs());
+        assert_eq!(reasons(&out), ["Suspended"]);
+        let info = out.status_info().unwrap();
+        assert_eq!(
+            (
+                info.current_weight,
+                info.iteration,
+                info.failed_checks,
+                info.suspended
+            ),
+            (40, 0, 1, true),
+            "{newest}"
+        );
+        assert_eq!(info.canary_revision, rev("web:2"), "{newest}: no restart");
+        let waits = info.message.contains("newer revision");
+        assert_eq!(waits, newest == "web:3", "{}", info.message);
+        assert_eq!(out.requeue(), Some(Duration::from_secs(10)));
+    }
+
+    // Resumed where it was: the next check steps on from 40%.
+    let mut info = analysing(20, 0);
+    info.suspended = true;
+    let out = evaluate_at(
+        &evaluating_ctx(&info, Metric::scalar(1.0), Metric::scalar(20.0)),
+        SystemTime::now(),
+    )
+    .unwrap();
+    assert_eq!(canary_weight_of(route_of(&out)), Some(40));
+    assert_eq!(reasons(&out), ["WeightIncreased", "Resumed"]);
+    assert!(!out.status_info().unwrap().suspended);
+}
+
+#[tokio::test]
+async fn waiting_with_skip_analysis_promotes_a_new_revision() {
+    let settled = Info {
+        primary_revision: rev("web:1"),
+        ..Info::default()
+    };
+    let c = ctx_with(
+        "Waiting",
+        spec_with("skipAnalysis"),
+        &settled,
+        vec![target("web:2")],
+    )
+    .build()
+    .unwrap();
+    let out = waiting(c).await.unwrap();
+    assert_eq!(out.next_phase(), Some("Promoting"));
+    let canary = named(&out, "Deployment", "web-canary");
+    assert_eq!(canary["spec"]["replicas"], 0, "no canary pods");
+    assert_eq!(
+        canary["spec"]["template"]["spec"]["containers"][0]["image"],
+        "web:2"
+    );
+    assert_eq!(canary_weight_of(route_of(&out)), Some(0));
+    assert_eq!(reasons(&out), ["AnalysisSkipped"]);
+    let info = out.status_info().unwrap();
+    assert_eq!(info.canary_revision, rev("web:2"));
+    assert_eq!((info.current_weight, info.iteration), (0, 0));
+
+    // Suspension wins over skipping.
+    let mut both = spec_with("skipAnalysis");
+    both["suspend"] = json!(true);
+    let c = ctx_with("Waiting", both, &settled, vec![target("web:2")])
+        .build()
+        .unwrap();
+    assert_eq!(waiting(c).await.unwrap().next_phase(), None);
+}
+
+#[test]
+fn evaluating_with_skip_analysis_promotes() {
+    // Set mid-analysis, the revision under analysis is promoted without a check; a newer
+    // revision replaces it and is promoted without checks. Metrics that would roll back.
+    for newest in ["web:2", "web:3"] {
+        let c = ctx_with(
+            "Evaluating",
+            spec_with("skipAnalysis"),
+            &analysing(20, 1),
+            vec![target(newest), tracked("web-canary", "web:2", 2)],
+        )
+        .metric(SUCCESS_RATE, Metric::scalar(0.1))
+        .metric(LATENCY_P99, Metric::scalar(900.0))
+        .build()
+        .unwrap();
+        let out = evaluate_at(&c, SystemTime::now()).unwrap();
+        assert_eq!(out.next_phase(), Some("Promoting"), "{newest}");
+        assert_eq!(reasons(&out), ["AnalysisSkipped"], "{newest}");
+        let info = out.status_info().unwrap();
+        assert_eq!(info.canary_revision, rev(newest));
+        assert_eq!(info.iteration, 0, "{newest}: no check");
+        if newest == "web:2" {
+            assert_eq!(info.current_weight, 20, "promoted at its weight");
+            assert!(out.outputs().is_empty(), "{:?}", out.outputs());
+        } else {
+            let canary = named(&out, "Deployment", "web-canary");
+            assert_eq!(
+                canary["spec"]["template"]["spec"]["containers"][0]["image"],
+                "web:3"
+            );
+            assert_eq!(canary_weight_of(route_of(&out)), Some(0));
+        }
+    }
+}
+
+#[tokio::test]
+async fn promoting_a_skipped_revision_takes_the_target_template() {
+    let info = Info {
+        primary_revision: rev("web:1"),
+        canary_revision: rev("web:2"),
+        ..Info::default()
+    };
+    // The cache does not show the canary's new template yet.
+    let promote = |primary_image: &str| {
+        let deployments = vec![
+            target("web:2"),
+            tracked("web-primary", primary_image, 2),
+            tracked("web-canary", "web:1", 0),
+        ];
+        let c = ctx_with("Promoting", spec_with("skipAnalysis"), &info, deployments)
+            .build()
+            .unwrap();
+        promoting(c)
+    };
+    let out = promote("web:1").await.unwrap();
+    assert_eq!(out.next_phase(), None, "the primary rolls out first");
+    let primary = named(&out, "Deployment", "web-primary");
+    assert_eq!(primary["spec"]["replicas"], 2);
+    assert_eq!(
+        primary["spec"]["template"]["spec"]["containers"][0]["image"],
+        "web:2"
+    );
+
+    let out = promote("web:2").await.unwrap();
+    assert_eq!(out.next_phase(), Some("Waiting"));
+    let info = out.status_info().unwrap();
+    assert_eq!(info.primary_revision, rev("web:2"));
+    assert!(
+        info.message
+            .ends_with("promoted without analysis (skipAnalysis)"),
+        "{}",
+        info.message
+    );
+    assert_eq!(reasons(&out), ["Promoted"]);
 }
