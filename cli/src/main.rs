@@ -1,5 +1,6 @@
 //! `ap`: create, validate, generate, run and deploy Autopilot operator projects.
 
+mod call;
 mod cluster;
 mod deploy;
 mod init;
@@ -120,6 +121,13 @@ enum Command {
     /// Print the logs of `ap run`'s processes, or of the operator's pods on the cluster.
     #[command(after_help = "Examples:\n  ap logs -f\n  ap logs --cluster -n canary-system")]
     Logs(logs::LogsArgs),
+    /// Run one phase of a worker for one resource, without a cluster: send it the Sync request
+    /// the scheduler would send, and print its reply (next phase, statusInfo, conditions,
+    /// events, outputs). A worker's error exits 1.
+    #[command(
+        after_help = "Examples:\n  ap call --phase Initializing --resource example.yaml\n  ap call --phase Processing --resource cr.yaml --inputs inputs.yaml --endpoint http://127.0.0.1:50051 -o json"
+    )]
+    Call(call::CallArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  ap completion bash > /etc/bash_completion.d/ap\n  ap completion zsh > \"${fpath[1]}/_ap\"\n  ap completion fish > ~/.config/fish/completions/ap.fish"
@@ -183,6 +191,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(&args),
         Command::Build(args) => run::build(&args),
         Command::Logs(args) => logs::logs(&args),
+        Command::Call(args) => call::call(&args),
         Command::Deploy(args) => deploy::deploy(&args).map(|()| ExitCode::SUCCESS),
         Command::Undeploy(args) => deploy::undeploy(&args).map(|()| ExitCode::SUCCESS),
         Command::Status(args) => deploy::status(&args).map(|()| ExitCode::SUCCESS),
