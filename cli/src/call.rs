@@ -95,7 +95,7 @@ pub(crate) fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
 
     let call = SyncCall {
         phase: phase.name.clone(),
-        resource: resource_json(&object),
+        resource: autopilot_scheduler::reconcile::resource_json(&object),
         meta: CallMeta {
             attempt: 1,
             tag: gathered.tag(&object),
@@ -345,13 +345,6 @@ fn now_ms() -> i64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or_default()
-}
-
-/// The resource as the scheduler sends it: without managed fields.
-fn resource_json(obj: &DynamicObject) -> Vec<u8> {
-    let mut obj = obj.clone();
-    obj.metadata.managed_fields = None;
-    serde_json::to_vec(&obj).unwrap_or_default()
 }
 
 /// The reply in readable form: JSON payloads decoded, durations in words.

@@ -215,9 +215,9 @@ fn owner_of(obj: &DynamicObject, plan: &Plan) -> Result<Owner, ReconcileError> {
 }
 
 /// The resource as sent to workers: `managedFields` stripped (they are large and never useful
-/// to a phase). The watch already strips them from the cache (`run.rs`), so the resource is
-/// serialized as it is, without a copy.
-fn resource_json(obj: &DynamicObject) -> Vec<u8> {
+/// to a phase). The controller's cache already drops them (`cached.rs`), so the resource is
+/// serialized as it is, without a copy. `ap call` sends resources the same way.
+pub fn resource_json(obj: &DynamicObject) -> Vec<u8> {
     if obj.metadata.managed_fields.is_none() {
         return serde_json::to_vec(obj).unwrap_or_default();
     }
