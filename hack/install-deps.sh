@@ -5,6 +5,10 @@ need_apt=()
 command -v bc >/dev/null || need_apt+=(bc)
 command -v kubectl >/dev/null || need_apt+=(kubectl)
 command -v prometheus >/dev/null || need_apt+=(prometheus)
+# Git over SSH in the Git writer's tests: OpenSSH's sshd on loopback, ssh and ssh-keygen.
+[[ -x /usr/sbin/sshd ]] || need_apt+=(openssh-server)
+command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
+command -v git >/dev/null || need_apt+=(git)
 if ((${#need_apt[@]})); then
   echo "installing ${need_apt[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive

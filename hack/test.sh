@@ -25,6 +25,21 @@ AUTOPILOT_CONTROLPLANE_BIN="$(bash hack/controlplane.sh)"
 export AUTOPILOT_CONTROLPLANE_BIN
 echo "binaries in $AUTOPILOT_CONTROLPLANE_BIN"
 
+step "Jaeger (trace inputs and the canary's trace check)"
+AUTOPILOT_JAEGER_BIN="$(bash hack/jaeger.sh)"
+export AUTOPILOT_JAEGER_BIN
+echo "jaeger at $AUTOPILOT_JAEGER_BIN"
+
+step "helm (from its Go module, for the chart tests)"
+AUTOPILOT_HELM="$(bash hack/helm.sh)"
+export AUTOPILOT_HELM
+echo "helm at $AUTOPILOT_HELM"
+
+step "Flux (source-controller, kustomize-controller) for the GitOps tests"
+AUTOPILOT_FLUX_DIR="$(bash hack/flux.sh)"
+export AUTOPILOT_FLUX_DIR
+echo "Flux in $AUTOPILOT_FLUX_DIR"
+
 if ! $quick; then
   step "format and lints"
   cargo fmt --all -- --check

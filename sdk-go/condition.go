@@ -1,10 +1,40 @@
 package autopilot
 
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// SchedulerConditions are the condition types the scheduler owns and writes itself. A worker may
+// read them but not set them: an Outcome that sets one fails the call (see [Outcome.Err]) before
+// it reaches the scheduler, which would refuse it too.
+//
+//   - Ready: the resource is in a final phase, or its last call succeeded;
+//   - Progressing: the resource is moving through its phases (Blocked, Retrying, ...);
+//   - WorkerError: the last worker call, or applying its result, failed;
+//   - InputsAvailable: every resource input of the phase could be read;
+//   - MetricsAvailable: every metric query of the phase succeeded.
+var SchedulerConditions = []string{"Ready", "Progressing", "WorkerError", "InputsAvailable", "MetricsAvailable"}
+
+// refusal says why a worker may not set a condition of conditionType, or "" when it may.
+func refusal(conditionType string) string {
+	if conditionType == "" {
+		return "a condition needs a type"
+	}
+	if slices.Contains(SchedulerConditions, conditionType) {
+		return fmt.Sprintf("condition type %s is owned by the scheduler (it owns %s); give the condition a type of the operator's own, such as Healthy or Analyzed",
+			conditionType, strings.Join(SchedulerConditions, ", "))
+	}
+	return ""
+}
+
 // Condition is a status condition in the shape of metav1.Condition (without the times, which the
 // scheduler sets).
 type Condition struct {
-	// Type is CamelCase, for example "Healthy". The scheduler owns Ready, Progressing and
-	// WorkerError.
+	// Type is CamelCase, for example "Healthy". The scheduler owns the types in
+	// [SchedulerConditions] (Ready, Progressing, WorkerError, InputsAvailable,
+	// MetricsAvailable); a worker may not set them.
 	Type string `json:"type"`
 	// Status is "True", "False" or "Unknown".
 	Status string `json:"status"`

@@ -23,6 +23,8 @@ type Context[S, I any] struct {
 	conditions   []Condition
 	objects      map[string]objectInput
 	metrics      map[string]Metric
+	traces       map[string]Trace
+	events       map[string]eventInput
 	attempt      uint32
 	tag          string
 	generation   int64
@@ -122,6 +124,16 @@ func (c *Context[S, I]) Metric(key string) (*Metric, error) {
 	return &m, nil
 }
 
+// Trace is the result of the trace query named key in autopilot.yaml. A search that failed is
+// still returned (its Error is set and Stats fails).
+func (c *Context[S, I]) Trace(key string) (*Trace, error) {
+	t, ok := c.traces[key]
+	if !ok {
+		return nil, c.missing(key)
+	}
+	return &t, nil
+}
+
 // Attempt is 1 for the first call of this phase for this object, incremented on every retry or
 // re-run until the phase changes.
 func (c *Context[S, I]) Attempt() uint32 { return c.attempt }
@@ -172,6 +184,8 @@ type ContextBuilder[S, I any] struct {
 	resource     map[string]any
 	objects      map[string]objectInput
 	metrics      map[string]Metric
+	traces       map[string]Trace
+	events       map[string]eventInput
 	attempt      uint32
 	tag          string
 	deadline     time.Time
@@ -206,6 +220,8 @@ func NewTestContext[S, I any]() *ContextBuilder[S, I] {
 		},
 		objects: map[string]objectInput{},
 		metrics: map[string]Metric{},
+		traces:  map[string]Trace{},
+		events:  map[string]eventInput{},
 		attempt: 1,
 	}
 }
@@ -330,6 +346,12 @@ func (b *ContextBuilder[S, I]) Metric(key string, m Metric) *ContextBuilder[S, I
 	return b
 }
 
+// Trace sets the result of the trace query key.
+func (b *ContextBuilder[S, I]) Trace(key string, t Trace) *ContextBuilder[S, I] {
+	b.traces[key] = t
+	return b
+}
+
 // Attempt sets the attempt number (default 1).
 func (b *ContextBuilder[S, I]) Attempt(attempt uint32) *ContextBuilder[S, I] {
 	b.attempt = attempt
@@ -382,6 +404,8 @@ func (b *ContextBuilder[S, I]) build() (*Context[S, I], context.CancelFunc, erro
 		resource:     b.resource,
 		objects:      b.objects,
 		metrics:      b.metrics,
+		traces:       b.traces,
+		events:       b.events,
 		attempt:      b.attempt,
 		tag:          b.tag,
 		operatorName: b.operatorName,

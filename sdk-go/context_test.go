@@ -3,6 +3,7 @@ package autopilot_test
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,7 +173,7 @@ func TestOutcome(t *testing.T) {
 	o := autopilot.Next("Done").
 		Output(map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "x"}}).
 		Status(info{Checks: 1}).
-		Condition("Ready", true, "Ok", "fine").
+		Condition("Healthy", true, "Ok", "fine").
 		EventNormal("Checked", "one").
 		EventWarning("Slow", "two").
 		RequeueAfter(300 * time.Millisecond)
@@ -187,6 +188,16 @@ func TestOutcome(t *testing.T) {
 	}
 	if bad := autopilot.Stay().Output(func() {}); bad.Err() == nil {
 		t.Error("an output that is not JSON is not reported")
+	}
+	for _, owned := range autopilot.SchedulerConditions {
+		o := autopilot.Stay().Condition("Healthy", true, "Ok", "").Condition(owned, true, "Mine", "")
+		want := "condition 1: condition type " + owned + " is owned by the scheduler (it owns Ready, Progressing, WorkerError, InputsAvailable, MetricsAvailable)"
+		if o.Err() == nil || !strings.HasPrefix(o.Err().Error(), want) || len(o.Conditions()) != 1 {
+			t.Errorf("a %s condition is not refused: %v", owned, o.Err())
+		}
+	}
+	if o := autopilot.Stay().Condition("", true, "Ok", ""); o.Err() == nil || o.Err().Error() != "condition 0: a condition needs a type" {
+		t.Errorf("a condition without a type is not refused: %v", o.Err())
 	}
 	if !autopilot.Done().IsDone() || autopilot.NotYet().RequeueAfter(time.Second).IsDone() {
 		t.Error("finalized")

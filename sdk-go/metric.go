@@ -109,7 +109,10 @@ func (m Metric) WithQuery(query string) Metric {
 // Value is the single value of this result: the latest sample of its only series.
 //
 // It fails with a retryable error when the query failed, and with an invalid-request error when
-// the result has more than one series (aggregate in PromQL, or read Series).
+// the result has more than one series (aggregate in PromQL, or read Series). The scheduler
+// retries a retryable error with backoff, without limit unless autopilot-operator.yaml sets
+// retry.maxAttempts: a phase that guards a canary or an injected fault should handle a failed
+// query (for example roll back once ctx.Attempt() is high) rather than return the error.
 func (m *Metric) Value() (MetricValue, error) {
 	if m.Error != "" {
 		return MetricValue{}, Retryable("metric query %q failed: %s", m.Query, m.Error)

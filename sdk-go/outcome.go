@@ -74,8 +74,15 @@ func (o *Outcome) Status(statusInfo any) *Outcome {
 	return o
 }
 
-// Condition sets a condition on .status.conditions (merged by type).
+// Condition sets a condition on .status.conditions (merged by type). A type the scheduler owns
+// ([SchedulerConditions]) or an empty one fails the call (see Err).
 func (o *Outcome) Condition(conditionType string, status bool, reason, message string) *Outcome {
+	if why := refusal(conditionType); why != "" {
+		if o.err == nil {
+			o.err = fmt.Errorf("condition %d: %s", len(o.conditions), why)
+		}
+		return o
+	}
 	o.conditions = append(o.conditions, NewCondition(conditionType, status, reason, message))
 	return o
 }

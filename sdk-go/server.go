@@ -43,7 +43,7 @@ func (s *server[S, I]) Sync(ctx context.Context, req *pb.SyncRequest) (*pb.SyncR
 	if !ok {
 		return nil, status.Errorf(codes.InvalidArgument, "worker %q does not serve phase %q (it serves %v)", s.worker.name, req.GetPhase(), s.worker.Phases())
 	}
-	c, cancel, err := s.context(ctx, req.GetPhase(), req.GetResource(), req.GetMeta(), req.GetObjects(), req.GetMetrics())
+	c, cancel, err := s.context(ctx, req.GetPhase(), req.GetResource(), req.GetMeta(), req.GetObjects(), req.GetMetrics(), req.GetTraces(), req.GetEvents())
 	if err != nil {
 		return nil, statusError(ctx, err)
 	}
@@ -83,7 +83,7 @@ func (s *server[S, I]) Finalize(ctx context.Context, req *pb.FinalizeRequest) (*
 	if s.worker.finalize == nil {
 		return nil, status.Errorf(codes.Unimplemented, "worker %q has no finalize handler", s.worker.name)
 	}
-	c, cancel, err := s.context(ctx, "", req.GetResource(), req.GetMeta(), nil, nil)
+	c, cancel, err := s.context(ctx, "", req.GetResource(), req.GetMeta(), nil, nil, nil, nil)
 	if err != nil {
 		return nil, statusError(ctx, err)
 	}
@@ -108,7 +108,7 @@ func (s *server[S, I]) Finalize(ctx context.Context, req *pb.FinalizeRequest) (*
 }
 
 // context builds the handler's Context from one request.
-func (s *server[S, I]) context(ctx context.Context, phase string, resource []byte, meta *pb.RequestMeta, objects map[string]*pb.ObjectList, metrics map[string]*pb.MetricResult) (*Context[S, I], context.CancelFunc, error) {
+func (s *server[S, I]) context(ctx context.Context, phase string, resource []byte, meta *pb.RequestMeta, objects map[string]*pb.ObjectList, metrics map[string]*pb.MetricResult, traces map[string]*pb.TraceResult, events map[string]*pb.EventList) (*Context[S, I], context.CancelFunc, error) {
 	b := NewTestContext[S, I]().Parent(ctx).Phase(phase).Resource(resource).
 		Attempt(meta.GetAttempt()).Tag(meta.GetTag()).OperatorName(meta.GetOperatorName())
 	if g := meta.GetGeneration(); g > 0 {
@@ -136,7 +136,47 @@ func (s *server[S, I]) context(ctx context.Context, phase string, resource []byt
 	for key, m := range metrics {
 		b.Metric(key, metricFromProto(m))
 	}
+	for key, t := range traces {
+		b.Trace(key, traceFromProto(t))
+	}
+	for key, list := range events {
+		if list.GetError() != "" {
+			b.EventsUnavailable(key, list.GetError())
+			continue
+		}
+		items := make([]ExternalEvent, 0, len(list.GetItems()))
+		for _, e := range list.GetItems() {
+			items = append(items, eventFromProto(e))
+		}
+		b.Events(key, items...)
+	}
 	return b.build()
+}
+
+func statsFromProto(s *pb.SpanStats) SpanStats {
+	return SpanStats{
+		Service: s.GetService(), Operation: s.GetOperation(),
+		SpanCount: s.GetSpanCount(), ErrorCount: s.GetErrorCount(), ErrorRatio: s.GetErrorRatio(),
+		P50Ms: s.GetP50Ms(), P90Ms: s.GetP90Ms(), P99Ms: s.GetP99Ms(),
+	}
+}
+
+func traceFromProto(t *pb.TraceResult) Trace {
+	out := Trace{Query: t.GetQuery(), NoData: t.GetNoData(), Error: t.GetError(), Total: statsFromProto(t.GetTotal())}
+	for _, o := range t.GetOperations() {
+		out.Operations = append(out.Operations, statsFromProto(o))
+	}
+	for _, s := range t.GetSamples() {
+		sample := TraceSample{
+			TraceID: s.GetTraceId(), RootService: s.GetRootService(), RootOperation: s.GetRootOperation(),
+			DurationMs: s.GetDurationMs(), StartUnixMs: s.GetStartUnixMs(),
+		}
+		for _, e := range s.GetErrorSpans() {
+			sample.ErrorSpans = append(sample.ErrorSpans, ErrorSpan{Service: e.GetService(), Operation: e.GetOperation(), StatusMessage: e.GetStatusMessage()})
+		}
+		out.Samples = append(out.Samples, sample)
+	}
+	return out
 }
 
 func metricFromProto(m *pb.MetricResult) Metric {

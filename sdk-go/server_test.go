@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,7 +50,10 @@ func probeWorker() *autopilot.Worker[spec, info] {
 				EventWarning("Value", v.String()).
 				Output(map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": ctx.Name()}}), nil
 		}).
-		Phase("Preparing", func(*autopilot.Context[spec, info]) (*autopilot.Outcome, error) {
+		Phase("Preparing", func(ctx *autopilot.Context[spec, info]) (*autopilot.Outcome, error) {
+			if ctx.Spec().Target == "own-condition" {
+				return autopilot.Next("Done").Condition("MetricsAvailable", true, "Measured", ""), nil
+			}
 			panic("boom")
 		}).
 		Finalize(func(*autopilot.Context[spec, info]) (*autopilot.Finalized, error) {
@@ -159,6 +163,12 @@ func TestServesTheContract(t *testing.T) {
 	if _, err := client.Sync(ctx, request); status.Code(err) != codes.Internal {
 		t.Errorf("panicking handler: %v", err)
 	}
+	request.Resource = []byte(`{"metadata":{"name":"p"},"spec":{"target":"own-condition"}}`)
+	_, err = client.Sync(ctx, request)
+	if status.Code(err) != codes.Internal || !strings.Contains(status.Convert(err).Message(), "condition type MetricsAvailable is owned by the scheduler") {
+		t.Errorf("a condition the scheduler owns: %v", err)
+	}
+	request.Resource = resource
 	request.Phase = "Unknown"
 	if _, err := client.Sync(ctx, request); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("unknown phase: %v", err)

@@ -1,6 +1,7 @@
 package autopilot
 
 import (
+	"runtime/debug"
 	"sort"
 )
 
@@ -22,12 +23,49 @@ type Worker[S, I any] struct {
 	finalize FinalizeHandler[S, I]
 }
 
-// NewWorker is an empty worker; name appears in the scheduler's logs, metrics and Events.
+// NewWorker is an empty worker; name appears in the scheduler's logs, metrics and Events. Its
+// version is the one Go recorded in the binary (see [BuildVersion]) until Version sets another.
 func NewWorker[S, I any](name string) *Worker[S, I] {
-	return &Worker[S, I]{name: name, version: "0.0.0", phases: map[string]Handler[S, I]{}}
+	return &Worker[S, I]{name: name, version: BuildVersion(), phases: map[string]Handler[S, I]{}}
 }
 
-// Version sets the worker's version, for logs.
+// BuildVersion is the version Go recorded in the running binary: the main module's version when
+// it was built from a tagged module (go install example.com/worker@v1.2.0) or a pseudo-version
+// from version control (v0.0.0-20260101120000-0123456789ab+dirty), else "devel-<commit>" from the
+// VCS settings, else "devel".
+func BuildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	return versionOf(info)
+}
+
+func versionOf(info *debug.BuildInfo) string {
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	revision, modified := "", ""
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			revision = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "-dirty"
+			}
+		}
+	}
+	if revision == "" {
+		return "devel"
+	}
+	if len(revision) > 12 {
+		revision = revision[:12]
+	}
+	return "devel-" + revision + modified
+}
+
+// Version sets the worker's version, reported to the scheduler in Describe and in logs.
 func (w *Worker[S, I]) Version(version string) *Worker[S, I] {
 	w.version = version
 	return w

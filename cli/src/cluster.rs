@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
+use crate::upstream_crds::{self, Addon};
+
 /// How long `up` waits for the control plane (building the binaries on first use included).
 const UP_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long `down` waits for every process to exit before killing it.
@@ -38,8 +40,15 @@ pub(crate) struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// Start the local control plane in the background and write its kubeconfig.
-    Up,
+    /// Start the local control plane in the background and write its kubeconfig; with
+    /// `--with`, install upstream CRDs too (also into a control plane already running).
+    Up {
+        /// Upstream CRDs to install, comma-separated: `istio` (networking.istio.io:
+        /// VirtualService, DestinationRule, Gateway, ...) and `gateway-api` (the standard
+        /// channel: HTTPRoute, Gateway, ...). The CRDs only: no controller acts on them.
+        #[arg(long, value_enum, value_delimiter = ',', value_name = "ADDON,...")]
+        with: Vec<Addon>,
+    },
     /// Stop the local control plane and remove its state.
     Down,
     /// Print whether the local control plane runs, its URL and Kubernetes version (exit code 3
@@ -99,8 +108,12 @@ impl State {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let state = State::new(&args.state_dir)?;
-    match args.command {
-        Command::Up => up(&state),
+    match &args.command {
+        Command::Up { with } => {
+            let code = up(&state)?;
+            install_addons(&state, with)?;
+            Ok(code)
+        }
         Command::Down => down(&state),
         Command::Status => status(&state),
         Command::Env => {
@@ -180,6 +193,22 @@ fn up(state: &State) -> anyhow::Result<ExitCode> {
         shell_quote(&state.kubeconfig().to_string_lossy())
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Install the upstream CRDs of `addons` into the running control plane.
+fn install_addons(state: &State, addons: &[Addon]) -> anyhow::Result<()> {
+    if addons.is_empty() {
+        return Ok(());
+    }
+    let kubeconfig = state.kubeconfig();
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let config = crate::kube_util::config(Some(&kubeconfig)).await?;
+        let client = kube::Client::try_from(config)?;
+        for addon in addons {
+            println!("{}", upstream_crds::install(&client, *addon).await?);
+        }
+        anyhow::Ok(())
+    })
 }
 
 fn tail(path: &Path, lines: usize) -> String {

@@ -1,4 +1,4 @@
-//! `ap deploy`, `ap undeploy`, `ap status`: the generated manifests on a cluster, through the
+//! `ap deploy` and `ap undeploy`: the generated manifests on a cluster, through the
 //! Kubernetes API with server-side apply (no kubectl).
 
 use std::collections::BTreeMap;
@@ -96,18 +96,6 @@ pub(crate) struct UndeployArgs {
     cluster: ClusterArgs,
 }
 
-#[derive(Debug, clap::Args)]
-pub(crate) struct StatusArgs {
-    /// The project directory.
-    #[arg(default_value = ".")]
-    dir: PathBuf,
-    /// Only this namespace (default: all namespaces).
-    #[arg(long, short)]
-    namespace: Option<String>,
-    #[command(flatten)]
-    cluster: ClusterArgs,
-}
-
 /// Where the scheduler's RBAC applies and so which namespaces it watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RbacScope {
@@ -145,6 +133,14 @@ impl Object {
 }
 
 pub(crate) fn load(dir: &Path) -> anyhow::Result<Model> {
+    let file = dir.join(autopilot_model::PROJECT_FILE_NAME);
+    if !file.exists() {
+        bail!(
+            "{} has no {} (run `ap init NAME` to create a project, or point at one with its directory)",
+            dir.display(),
+            autopilot_model::PROJECT_FILE_NAME
+        );
+    }
     autopilot_model::load_dir(dir).map_err(|diagnostics| {
         anyhow::anyhow!(
             "{}",
@@ -376,7 +372,7 @@ fn api_for(
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Runtime::new()?)
 }
 
@@ -392,8 +388,10 @@ pub(crate) fn deploy(args: &DeployArgs) -> anyhow::Result<()> {
             RbacScope::Cluster
         }),
     )?;
+    let model = load(&args.dir)?;
     runtime()?.block_on(async {
         let client = args.cluster.client().await?;
+        crate::served_kinds::warn(&client, &model.project).await;
         let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
         let namespace_exists = namespaces.get_opt(&plan.namespace).await?.is_some();
         let mut params = PatchParams::apply(FIELD_MANAGER).force();
@@ -441,6 +439,15 @@ pub(crate) fn deploy(args: &DeployArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) async fn wait_crd_established(client: &Client, name: &str) -> anyhow::Result<()> {
+    wait_crd_established_within(client, name, Duration::from_secs(30)).await
+}
+
+/// Waits until the CRD `name` is Established, for at most `timeout`.
+pub(crate) async fn wait_crd_established_within(
+    client: &Client,
+    name: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let started = Instant::now();
@@ -455,8 +462,11 @@ pub(crate) async fn wait_crd_established(client: &Client, name: &str) -> anyhow:
         if established {
             return Ok(());
         }
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("the CRD {name} was not Established within 30s");
+        if started.elapsed() > timeout {
+            bail!(
+                "the CRD {name} was not Established within {}s",
+                timeout.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -594,7 +604,7 @@ async fn delete_namespace_if_ours(
     Ok(())
 }
 
-fn custom_resource(model: &Model) -> ApiResource {
+pub(crate) fn custom_resource(model: &Model) -> ApiResource {
     let project = &model.project;
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk(project.group(), project.version(), &project.kind),
@@ -627,110 +637,6 @@ async fn delete_custom_resources(
     wait_gone(&pending, timeout).await
 }
 
-pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<()> {
-    let model = load(&args.dir)?;
-    runtime()?.block_on(async {
-        let client = args.cluster.client().await?;
-        let resource = custom_resource(&model);
-        let api: Api<DynamicObject> = match &args.namespace {
-            Some(ns) => Api::namespaced_with(client, ns, &resource),
-            None => Api::all_with(client, &resource),
-        };
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .with_context(|| format!("listing {} (is the CRD applied?)", resource.plural))?;
-        if list.items.is_empty() {
-            println!("No {} found.", resource.plural);
-            return Ok(());
-        }
-        let now = k8s_openapi::jiff::Timestamp::now();
-        let rows: Vec<[String; 5]> = list
-            .items
-            .iter()
-            .map(|cr| {
-                let status = &cr.data["status"];
-                let age = cr
-                    .creation_timestamp()
-                    .map(|t| short_age(now.duration_since(t.0).unsigned_abs()))
-                    .unwrap_or_else(|| "<unknown>".into());
-                [
-                    cr.namespace().unwrap_or_default(),
-                    cr.name_any(),
-                    status["phase"].as_str().unwrap_or("<none>").to_owned(),
-                    age,
-                    last_condition(status),
-                ]
-            })
-            .collect();
-        print_table(&["NAMESPACE", "NAME", "PHASE", "AGE", "CONDITION"], &rows);
-        Ok(())
-    })
-}
-
-fn last_condition(status: &Value) -> String {
-    let Some(conditions) = status["conditions"].as_array() else {
-        return "<none>".into();
-    };
-    conditions
-        .iter()
-        .max_by_key(|c| {
-            c["lastTransitionTime"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .map_or_else(
-            || "<none>".into(),
-            |c| {
-                let mut s = format!(
-                    "{}={}",
-                    c["type"].as_str().unwrap_or("?"),
-                    c["status"].as_str().unwrap_or("?")
-                );
-                if let Some(reason) = c["reason"].as_str().filter(|r| !r.is_empty()) {
-                    s.push_str(&format!(" ({reason})"));
-                }
-                s
-            },
-        )
-}
-
-/// Ages as kubectl prints them: 45s, 3m12s, 5h, 2d.
-fn short_age(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..120 => format!("{s}s"),
-        120..600 => format!("{}m{}s", s / 60, s % 60),
-        600..10_800 => format!("{}m", s / 60),
-        10_800..172_800 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86_400),
-    }
-}
-
-fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
-    let mut widths = header.map(str::len);
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("   ")
-            .trim_end()
-            .to_owned()
-    };
-    println!("{}", line(header.to_vec()));
-    for row in rows {
-        println!("{}", line(row.iter().map(String::as_str).collect()));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -749,23 +655,5 @@ mod tests {
             namespaced_rbac(json!({"kind": "ServiceAccount"}))["kind"],
             "ServiceAccount"
         );
-    }
-
-    #[test]
-    fn ages_read_like_kubectl() {
-        assert_eq!(short_age(Duration::from_secs(45)), "45s");
-        assert_eq!(short_age(Duration::from_secs(192)), "3m12s");
-        assert_eq!(short_age(Duration::from_secs(5 * 3600)), "5h");
-        assert_eq!(short_age(Duration::from_secs(3 * 86_400)), "3d");
-    }
-
-    #[test]
-    fn the_latest_condition_is_shown() {
-        let status = json!({"conditions": [
-            {"type": "A", "status": "True", "lastTransitionTime": "2025-01-01T00:00:00Z"},
-            {"type": "B", "status": "False", "reason": "Oops", "lastTransitionTime": "2025-01-02T00:00:00Z"},
-        ]});
-        assert_eq!(last_condition(&status), "B=False (Oops)");
-        assert_eq!(last_condition(&json!({})), "<none>");
     }
 }

@@ -89,6 +89,10 @@ finalizer: false
 spec:
   type: object
   required: [target]
+  # CEL rules the API server checks when a resource is written (`ap validate` parses them).
+  x-kubernetes-validations:
+    - rule: self.target == oldSelf.target
+      message: target cannot change; create another resource for another workload
   properties:
     target:
       type: string
@@ -103,6 +107,9 @@ spec:
       type: number
       description: Lowest acceptable success rate, from 0 to 1.
       default: 0.99
+      x-kubernetes-validations:
+        - rule: self > 0.0 && self <= 1.0
+          messageExpression: "self > 1.0 ? 'successThreshold must be at most 1' : 'successThreshold must be above 0'"
 
 # Schema of .status.statusInfo: what workers remember between calls.
 statusInfo:

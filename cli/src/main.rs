@@ -1,12 +1,20 @@
 //! `ap`: create, validate, generate, run and deploy Autopilot operator projects.
 
+mod bundled;
 mod call;
 mod cluster;
 mod deploy;
 mod init;
 mod kube_util;
 mod logs;
+mod project_venv;
 mod run;
+mod selection;
+mod served_kinds;
+mod status;
+mod status_tree;
+mod upstream_crds;
+mod verbs;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -52,7 +60,7 @@ enum Command {
     /// Regenerated files (marked DO NOT EDIT) are rewritten every run; files you own (phase
     /// handlers, Cargo.toml, tests, the example) are only created when absent.
     #[command(
-        after_help = "Examples:\n  ap generate\n  ap generate path/to/project --lang rust --sdk-path ../../sdk-rust\n  ap generate --force    # overwrite owned files, saving each as <file>.orig"
+        after_help = "Examples:\n  ap generate\n  ap generate path/to/project --lang go --sdk=registry\n  ap generate path/to/project --lang rust --sdk=path:../../sdk-rust\n  ap generate --force    # overwrite owned files, saving each as <file>.orig"
     )]
     Generate {
         /// The project directory.
@@ -65,9 +73,19 @@ enum Command {
         /// Overwrite owned files that differ, saving each first as <file>.orig.
         #[arg(long)]
         force: bool,
-        /// Depend on the Rust SDK at this path (written verbatim into worker/Cargo.toml, so
-        /// relative to the worker directory) instead of crates.io version 0.1.
-        #[arg(long, value_name = "PATH")]
+        /// Where the worker gets the Autopilot SDK of its language. `bundled`: the SDK `ap`
+        /// carries (of `ap`'s own version) is written into worker/third_party/autopilot-sdk
+        /// and used from there (a Cargo path dependency, a Go `replace`, a pip direct
+        /// reference, an npm workspace, for Java a Maven project `ap generate` installs into
+        /// the local Maven repository) — no registry needed. `registry` (or
+        /// `registry:VERSION`): the published package (crates.io autopilot-sdk, Go
+        /// autopilot.dev/sdk-go, PyPI autopilot-sdk, npm @autopilot/sdk, Maven
+        /// dev.autopilot:autopilot-sdk). `path:DIR`: the SDK's sources in DIR (written
+        /// verbatim, so relative to the worker directory), such as a checkout's sdk-go.
+        #[arg(long, default_value = "bundled", value_name = "SOURCE")]
+        sdk: SdkSource,
+        /// Same as `--sdk=path:PATH`.
+        #[arg(long, value_name = "PATH", conflicts_with = "sdk", hide = true)]
         sdk_path: Option<String>,
         /// Namespace of the scheduler's ServiceAccount in deploy/rbac.yaml.
         #[arg(long, default_value = "default")]
@@ -76,7 +94,7 @@ enum Command {
     /// Run a local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager) in
     /// the background, for development without a cluster. No kubelet: pods never start.
     #[command(
-        after_help = "Examples:\n  ap cluster up && eval \"$(ap cluster env)\"\n  ap cluster status\n  ap cluster down"
+        after_help = "Examples:\n  ap cluster up && eval \"$(ap cluster env)\"\n  ap cluster up --with istio,gateway-api    # also Istio's and Gateway API's CRDs\n  ap cluster status\n  ap cluster down"
     )]
     Cluster(cluster::Args),
     /// Apply the CRD, RBAC, the ConfigMap of the project files, the scheduler and the workers
@@ -91,9 +109,40 @@ enum Command {
         after_help = "Examples:\n  ap undeploy --namespace canary-system\n  ap undeploy --all"
     )]
     Undeploy(deploy::UndeployArgs),
-    /// List the operator's resources with their phase, age and latest condition.
-    #[command(after_help = "Examples:\n  ap status\n  ap status -n default")]
-    Status(deploy::StatusArgs),
+    /// List the operator's resources with their phase, the printer columns autopilot.yaml
+    /// declares, age and the condition that explains where each is (for a stuck one, the
+    /// condition that holds it, with its reason and message); with NAME, one resource as a
+    /// tree: phase, conditions, statusInfo, owned objects and recent Events.
+    #[command(
+        after_help = "Examples:\n  ap status\n  ap status -A -o wide\n  ap status web -n prod\n  ap status -l team=web -w\n  ap status web -o yaml --context staging --dir path/to/project"
+    )]
+    Status(status::StatusArgs),
+    /// Hold resources where they are: no worker call until `ap resume` (annotation
+    /// autopilot.dev/paused, so it survives restarts and can be committed by GitOps).
+    #[command(
+        after_help = "Examples:\n  ap pause web -n prod\n  ap pause -l team=web\n  ap pause --all -A"
+    )]
+    Pause(verbs::VerbArgs),
+    /// Let paused resources go on.
+    #[command(after_help = "Examples:\n  ap resume web -n prod\n  ap resume -l team=web")]
+    Resume(verbs::VerbArgs),
+    /// Call a resource's worker again at once, forgetting its failures (a Blocked resource
+    /// retries now rather than at its backoff).
+    #[command(after_help = "Examples:\n  ap retry web -n prod")]
+    Retry(verbs::VerbArgs),
+    /// Move resources to the phase autopilot.yaml declares as `abortPhase`.
+    #[command(after_help = "Examples:\n  ap abort web -n prod")]
+    Abort(verbs::VerbArgs),
+    /// Open a gate declared in autopilot.yaml (`gates:`): by default every gate on the
+    /// resource's current phase.
+    #[command(
+        after_help = "Examples:\n  ap approve web -n prod\n  ap approve web --gate promote\n  # the same by GitOps: annotate the resource gate.autopilot.dev/promote: approved"
+    )]
+    Approve(verbs::ApproveArgs),
+    /// Open the gates on the resource's current phase (Argo Rollouts' promote, Flagger's
+    /// confirm-promotion).
+    #[command(after_help = "Examples:\n  ap promote web -n prod")]
+    Promote(verbs::VerbArgs),
     /// Build the worker, then start it and autopilot-scheduler here against the current
     /// kubeconfig, with their logs prefixed; a crashed worker is restarted; Ctrl-C stops both.
     ///
@@ -102,7 +151,7 @@ enum Command {
     /// bin/worker, `python -m <package>`, `node <package.json main>` or `java -jar
     /// target/<finalName>.jar`. The CRD is applied first; logs are also kept in .autopilot/run.
     #[command(
-        after_help = "Examples:\n  ap cluster up && eval \"$(ap cluster env)\" && ap run\n  ap run path/to/project --namespaces default"
+        after_help = "Examples:\n  ap cluster up && eval \"$(ap cluster env)\" && ap run\n  ap run path/to/project --namespaces default\n  ap run --worker-only    # the worker alone on 127.0.0.1:50051, for ap call"
     )]
     Run(run::RunArgs),
     /// Build the worker and, when docker, podman or buildah is on PATH, its image from
@@ -170,6 +219,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             dir,
             lang,
             force,
+            sdk,
             sdk_path,
             namespace,
         } => {
@@ -178,13 +228,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             let options = Options {
                 language: lang,
-                sdk: sdk_path.map_or_else(|| SdkSource::Version("0.1".to_owned()), SdkSource::Path),
+                sdk: sdk_path.map_or(sdk, SdkSource::Path),
                 namespace,
             };
             let files = autopilot_codegen::render(&model, &options)?;
             let report = autopilot_codegen::write(&dir, &files, WriteOptions { force })
                 .with_context(|| format!("writing into {}", dir.display()))?;
             print_report(&report);
+            bundled::install(&dir, &options)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Cluster(args) => cluster::run(&args),
@@ -194,7 +245,26 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Call(args) => call::call(&args),
         Command::Deploy(args) => deploy::deploy(&args).map(|()| ExitCode::SUCCESS),
         Command::Undeploy(args) => deploy::undeploy(&args).map(|()| ExitCode::SUCCESS),
-        Command::Status(args) => deploy::status(&args).map(|()| ExitCode::SUCCESS),
+        Command::Status(args) => status::status(&args).map(|()| ExitCode::SUCCESS),
+        Command::Pause(args) => {
+            verbs::act(verbs::Verb::Pause, &args, None).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Resume(args) => {
+            verbs::act(verbs::Verb::Resume, &args, None).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Retry(args) => {
+            verbs::act(verbs::Verb::Retry, &args, None).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Abort(args) => {
+            verbs::act(verbs::Verb::Abort, &args, None).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Approve(args) => {
+            verbs::act(verbs::Verb::Approve, &args.verb, args.gate.as_deref())
+                .map(|()| ExitCode::SUCCESS)
+        }
+        Command::Promote(args) => {
+            verbs::act(verbs::Verb::Promote, &args, None).map(|()| ExitCode::SUCCESS)
+        }
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ap", &mut io::stdout());
             Ok(ExitCode::SUCCESS)
@@ -237,8 +307,19 @@ fn summary(model: &Model) -> String {
 }
 
 fn print_report(report: &autopilot_codegen::WriteReport) {
-    for path in &report.written {
+    // The bundled SDK's files in one line: they are the SDK's, not the project's.
+    let bundled = "worker/third_party/";
+    let (sdk, written): (Vec<&String>, Vec<&String>) =
+        report.written.iter().partition(|p| p.starts_with(bundled));
+    for path in written {
         println!("wrote     {path}");
+    }
+    if !sdk.is_empty() {
+        println!(
+            "wrote     {bundled} (the SDK of this ap, version {}: {} files)",
+            autopilot_codegen::SDK_VERSION,
+            sdk.len()
+        );
     }
     for path in &report.replaced {
         println!("replaced  {path} (previous saved as {path}.orig)");

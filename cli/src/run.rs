@@ -6,7 +6,8 @@
 //! `ap run` builds the worker, applies the CRD, starts the worker and `autopilot-scheduler` as
 //! child processes on free loopback ports, prints their output prefixed with the process name
 //! (and keeps it in `.autopilot/run/<name>.log` for `ap logs`), restarts the worker when it
-//! exits, and stops both on Ctrl-C, SIGTERM or SIGHUP.
+//! exits, and stops both on Ctrl-C, SIGTERM or SIGHUP. `ap run --worker-only` runs the worker
+//! alone (no cluster), on a fixed address, for `ap call`.
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -38,8 +39,26 @@ pub(crate) struct RunArgs {
     /// The autopilot-scheduler binary (default: next to `ap`, else on PATH).
     #[arg(long, env = "AUTOPILOT_SCHEDULER_BIN", value_name = "PATH")]
     scheduler: Option<PathBuf>,
+    /// Build and run the worker alone, on --worker-addr, without a cluster or a scheduler: the
+    /// way to serve any worker (Rust, Go, Python, TypeScript, Java) to `ap call`.
+    #[arg(long)]
+    worker_only: bool,
+    /// Where the worker listens with --worker-only: `host:port` or `unix:/path`; the default is
+    /// where `ap call` looks.
+    #[arg(long, default_value = "127.0.0.1:50051", requires = "worker_only")]
+    worker_addr: String,
     #[command(flatten)]
     cluster: ClusterArgs,
+}
+
+/// The endpoint `ap call --endpoint` takes for a worker listening on `addr` (`host:port` or
+/// `unix:/path`).
+fn endpoint_of(addr: &str) -> String {
+    if addr.starts_with("unix:") {
+        addr.to_owned()
+    } else {
+        format!("http://{addr}")
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -150,11 +169,17 @@ const GO_HINT: &str = "Go workers need the Go toolchain, 1.24 or later (https://
 fn build_go(worker: &Path) -> anyhow::Result<std::process::Command> {
     require_tool("go", GO_HINT)?;
     let worker = absolute(worker)?;
+    let go_mod = std::fs::read_to_string(worker.join("go.mod")).unwrap_or_default();
+    let sdk_hint = if go_mod.lines().any(|l| l.starts_with("replace ")) {
+        "if the SDK is not found, check the directory the `replace` line of go.mod names"
+    } else {
+        "if the SDK is not found, regenerate with `ap generate --sdk=bundled`, which writes it \
+         into third_party/ with a `replace` line for it"
+    };
     run_build(&worker, "go", &["build", "-o", "bin/worker", "."]).map_err(|e| {
         anyhow::anyhow!(
-            "{e}; if a module could not be downloaded, run `bash hack/deps/go.sh` from the \
-             Autopilot repository (or `go mod download` with network); if the SDK is not found, \
-             check the `replace` line of go.mod"
+            "{e}; if a module could not be downloaded, check the network or GOPROXY (`go mod \
+             download` fetches them); {sdk_hint}"
         )
     })?;
     Ok(std::process::Command::new(
@@ -360,8 +385,6 @@ fn python_venv() -> anyhow::Result<PathBuf> {
 /// venv's pip (no dependency resolution: the venv has them), and returns
 /// `python -m <package>` with that directory on `PYTHONPATH`.
 fn build_python(worker: &Path) -> anyhow::Result<std::process::Command> {
-    let venv = python_venv()?;
-    let python = venv.join("bin").join("python");
     let pyproject_path = worker.join("pyproject.toml");
     let pyproject = read(&pyproject_path)?;
     let module = python_module(&pyproject).with_context(|| {
@@ -370,6 +393,11 @@ fn build_python(worker: &Path) -> anyhow::Result<std::process::Command> {
             pyproject_path.display()
         )
     })?;
+    // Away from this repository there is no toolchain venv: the project gets its own.
+    let Ok(venv) = python_venv() else {
+        return crate::project_venv::build(worker, &module);
+    };
+    let python = venv.join("bin").join("python");
     let worker_abs = worker
         .canonicalize()
         .with_context(|| format!("resolving {}", worker.display()))?;
@@ -707,7 +735,11 @@ async fn pump(name: &'static str, stream: impl AsyncRead + Unpin, log: PathBuf) 
 pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let dir = &args.dir;
     let model = crate::deploy::load(dir)?;
-    let scheduler = scheduler_binary(args.scheduler.as_deref())?;
+    let scheduler = if args.worker_only {
+        None
+    } else {
+        Some(scheduler_binary(args.scheduler.as_deref())?)
+    };
     let worker_dir = dir.join("worker");
     let worker_command = build_worker(&worker_dir)?;
     let log_dir = dir.join(LOG_DIR);
@@ -719,14 +751,20 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         // From here on `ap` lives through Ctrl-C, to stop its children.
         let mut stop = StopSignals::new()?;
-        let client = args.cluster.client().await?;
-        tokio::select! {
-            biased;
-            () = stop.recv() => return Ok(ExitCode::FAILURE),
-            applied = apply_crd(&client, dir) => applied?,
+        if scheduler.is_some() {
+            let client = args.cluster.client().await?;
+            tokio::select! {
+                biased;
+                () = stop.recv() => return Ok(ExitCode::FAILURE),
+                applied = apply_crd(&client, dir) => applied?,
+            }
+            crate::served_kinds::warn(&client, &model.project).await;
         }
 
-        let worker_port = free_port()?;
+        let worker_addr = match &scheduler {
+            Some(_) => format!("127.0.0.1:{}", free_port()?),
+            None => args.worker_addr.clone(),
+        };
         let spawn_worker = || {
             let mut command = std::process::Command::new(worker_command.get_program());
             command.args(worker_command.get_args());
@@ -739,31 +777,35 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                     None => command.env_remove(key),
                 };
             }
-            command.env("AUTOPILOT_WORKER_ADDR", format!("127.0.0.1:{worker_port}"));
+            command.env("AUTOPILOT_WORKER_ADDR", &worker_addr);
             Supervised::spawn("worker", command, &log_dir)
         };
         let mut worker = spawn_worker()?;
-        let mut command = std::process::Command::new(&scheduler);
-        command
-            .arg("--project-dir")
-            .arg(dir)
-            .arg("--worker-endpoint")
-            .arg(format!("http://127.0.0.1:{worker_port}"))
-            .arg("--metrics-addr")
-            .arg(format!("127.0.0.1:{}", free_port()?))
-            .arg("--health-addr")
-            .arg(format!("127.0.0.1:{}", free_port()?));
-        if let Some(kubeconfig) = &args.cluster.kubeconfig {
-            command.arg("--kubeconfig").arg(kubeconfig);
-        }
-        if let Some(namespaces) = &args.namespaces {
-            command.arg("--namespaces").arg(namespaces);
-        }
-        let mut scheduler = Supervised::spawn("scheduler", command, &log_dir)?;
-        eprintln!(
-            "ap: running {} (worker on 127.0.0.1:{worker_port}); Ctrl-C stops",
-            model.project.operator_name
-        );
+        let mut scheduler = match &scheduler {
+            Some(binary) => {
+                let command = scheduler_command(binary, args, &worker_addr)?;
+                eprintln!(
+                    "ap: running {} (worker on {worker_addr}); Ctrl-C stops",
+                    model.project.operator_name
+                );
+                Some(Supervised::spawn("scheduler", command, &log_dir)?)
+            }
+            None => {
+                let phase = model
+                    .project
+                    .initial_phase()
+                    .map_or("<phase>", |p| p.name.as_str());
+                eprintln!(
+                    "ap: running the worker of {} alone on {worker_addr}; Ctrl-C stops. Call it \
+                     with:\n  ap call {} --phase {phase} --resource {} --endpoint {}",
+                    model.project.operator_name,
+                    dir.display(),
+                    dir.join("deploy/example.yaml").display(),
+                    endpoint_of(&worker_addr)
+                );
+                None
+            }
+        };
 
         let mut delay = Duration::from_millis(500);
         let mut worker_started = Instant::now();
@@ -771,7 +813,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             tokio::select! {
                 biased;
                 () = stop.recv() => break ExitCode::SUCCESS,
-                status = scheduler.child.wait() => {
+                status = exited(scheduler.as_mut()) => {
                     eprintln!("ap: the scheduler exited ({}); stopping", describe(status));
                     break ExitCode::FAILURE;
                 }
@@ -796,12 +838,51 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         };
-        eprintln!("ap: stopping the scheduler and the worker");
-        scheduler.stop().await;
+        if let Some(scheduler) = scheduler.as_mut() {
+            eprintln!("ap: stopping the scheduler and the worker");
+            scheduler.stop().await;
+        } else {
+            eprintln!("ap: stopping the worker");
+        }
         worker.stop().await;
         eprintln!("ap: stopped");
         Ok(code)
     })
+}
+
+/// The scheduler as `ap run` starts it: against the worker on `worker_addr`, its metrics and
+/// health listeners on free loopback ports (the operator file's defaults, all interfaces, are
+/// for the pod; a laptop exposes nothing).
+fn scheduler_command(
+    binary: &Path,
+    args: &RunArgs,
+    worker_addr: &str,
+) -> anyhow::Result<std::process::Command> {
+    let mut command = std::process::Command::new(binary);
+    command
+        .arg("--project-dir")
+        .arg(&args.dir)
+        .arg("--worker-endpoint")
+        .arg(endpoint_of(worker_addr))
+        .arg("--metrics-addr")
+        .arg(format!("127.0.0.1:{}", free_port()?))
+        .arg("--health-addr")
+        .arg(format!("127.0.0.1:{}", free_port()?));
+    if let Some(kubeconfig) = &args.cluster.kubeconfig {
+        command.arg("--kubeconfig").arg(kubeconfig);
+    }
+    if let Some(namespaces) = &args.namespaces {
+        command.arg("--namespaces").arg(namespaces);
+    }
+    Ok(command)
+}
+
+/// The exit of `child`; never, when there is none.
+async fn exited(child: Option<&mut Supervised>) -> std::io::Result<std::process::ExitStatus> {
+    match child {
+        Some(c) => c.child.wait().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn describe(status: std::io::Result<std::process::ExitStatus>) -> String {
@@ -834,6 +915,36 @@ async fn apply_crd(client: &kube::Client, dir: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scheduler_listens_on_loopback_only() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        let cli = <Cli as clap::Parser>::parse_from(["ap", "proj", "--namespaces", "a,b"]);
+        let command =
+            scheduler_command(Path::new("/bin/sched"), &cli.run, "127.0.0.1:4000").unwrap();
+        let args: Vec<String> = command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let value = |flag: &str| {
+            let at = args.iter().position(|a| a == flag).unwrap();
+            args[at + 1].clone()
+        };
+        for flag in ["--metrics-addr", "--health-addr"] {
+            let addr: std::net::SocketAddr = value(flag).parse().unwrap();
+            assert!(addr.ip().is_loopback() && addr.port() != 0, "{flag} {addr}");
+        }
+        assert_eq!(value("--worker-endpoint"), "http://127.0.0.1:4000");
+        assert_eq!(value("--namespaces"), "a,b");
+        assert_eq!(endpoint_of("unix:/tmp/w.sock"), "unix:/tmp/w.sock");
+        let worker_only =
+            <Cli as clap::Parser>::try_parse_from(["ap", "proj", "--worker-addr", "127.0.0.1:1"]);
+        assert!(worker_only.is_err(), "--worker-addr needs --worker-only");
+    }
 
     #[test]
     fn python_module_comes_from_the_project_script() {

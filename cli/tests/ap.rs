@@ -156,7 +156,7 @@ fn init_in_every_language() {
                 "{lang}: {project}"
             );
         }
-        let generate = ap(&["generate", dir_s, "--lang", lang]);
+        let generate = ap(&["generate", dir_s, "--lang", lang, "--sdk=registry"]);
         let err = text(&generate.stderr);
         assert!(
             !err.contains("no worker of this project"),
@@ -196,8 +196,17 @@ fn validate_reports_file_line_column() {
         "{HEAD}spec: {{type: object}}\nphases:\n  - name: Greeting\n    initial: true\n    \
          outputs: [configmaps, widgets]\n{DONE}"
     );
+    let default_of_wrong_type = format!(
+        "{HEAD}spec:\n  type: object\n  properties:\n    abortPercent: {{type: integer, \
+         default: \"ten\"}}\nphases:\n  - name: Greeting\n    initial: true\n{DONE}"
+    );
+    let misspelt_template_path = format!(
+        "{HEAD}spec:\n  type: object\n  properties:\n    targetHost: {{type: string}}\n\
+         phases:\n  - name: Greeting\n    initial: true\n    inputs: [metrics]\n{DONE}\
+         queries:\n  - name: rate\n    query: 'up{{h=\"{{{{ spec.targetHst }}}}\"}}'\n"
+    );
     // (directory, autopilot.yaml, location, what the message says)
-    let cases: [(&str, &str, &str, &str); 6] = [
+    let cases: [(&str, &str, &str, &str); 8] = [
         (
             "missing-field",
             missing_field,
@@ -228,6 +237,19 @@ fn validate_reports_file_line_column() {
              spec: {type: object}\nphases:\n  - name: Greeting\n     initial: true\n",
             "autopilot.yaml:7:",
             "",
+        ),
+        (
+            "default-of-wrong-type",
+            &default_of_wrong_type,
+            "autopilot.yaml:7:44:",
+            "spec.properties.abortPercent.default: default must be an integer",
+        ),
+        (
+            "misspelt-template-path",
+            &misspelt_template_path,
+            "autopilot.yaml:16:12:",
+            "queries[0].query: `{{ spec.targetHst }}` is not in the spec schema: `spec` has no \
+             field `targetHst`; did you mean `targetHost`?",
         ),
         (
             "unknown-next",

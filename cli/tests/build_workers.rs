@@ -53,7 +53,7 @@ fn run(what: &str, command: &mut Command) -> Output {
 }
 
 /// `ap init` and `ap generate --lang <lang>` of a Canary operator with one worker in `lang`,
-/// in `<tmp>/myop`; `sdk` is `--sdk-path`.
+/// in `<tmp>/myop`; `sdk` is `--sdk-path` (without it, `--sdk=registry`).
 fn generate(tmp: &Path, lang: &str, sdk: Option<&Path>) -> PathBuf {
     let dir = tmp.join("myop");
     let ap = env!("CARGO_BIN_EXE_ap");
@@ -75,9 +75,11 @@ fn generate(tmp: &Path, lang: &str, sdk: Option<&Path>) -> PathBuf {
     );
     let mut generate = Command::new(ap);
     generate.arg("generate").arg(&dir).args(["--lang", lang]);
-    if let Some(sdk) = sdk {
-        generate.arg("--sdk-path").arg(sdk);
-    }
+    match sdk {
+        Some(sdk) => generate.arg("--sdk-path").arg(sdk),
+        // The published SDK's coordinates, resolved from the caches hack/deps fills.
+        None => generate.arg("--sdk=registry"),
+    };
     run(&format!("ap generate --lang {lang}"), &mut generate);
     dir
 }

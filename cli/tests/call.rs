@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use autopilot_sdk::{Context, Outcome, Worker, WorkerError};
+use autopilot_sdk::{Context, MetricValue, Outcome, Worker, WorkerError};
 use serde_json::{Value, json};
 
 const PROJECT: &str = r#"apiVersion: e2e.autopilot.dev/v1
@@ -18,6 +18,12 @@ spec:
       type: string
     message:
       type: string
+traces:
+  - name: spans
+    service: "{{ metadata.name }}-canary"
+queries:
+  - name: rate
+    query: 'sum(rate(requests_total{app="{{ metadata.name }}"}[1m]))'
 phases:
   - name: Initializing
     initial: true
@@ -26,6 +32,8 @@ phases:
     inputs:
       - name: configmaps
         labelSelector: "autopilot.dev/owner-uid={{ metadata.uid }}"
+      - traces: [spans]
+      - metrics: [rate]
     outputs: [configmaps]
   - name: Finished
     final: true
@@ -38,6 +46,14 @@ async fn initializing(ctx: Context<Value, Value>) -> Result<Outcome<Value>, Work
     let spec = ctx.spec();
     if spec["behavior"] == "fail" {
         return Err(WorkerError::permanent("spec.behavior says fail"));
+    }
+    if spec["behavior"] == "secret" {
+        // Initializing declares only configmaps as outputs.
+        return Outcome::stay().output(json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": format!("{}-secret", ctx.name())},
+        }));
     }
     Outcome::next("Processing")
         .status(json!({"message": spec["message"], "step": 1}))
@@ -61,8 +77,18 @@ async fn processing(ctx: Context<Value, Value>) -> Result<Outcome<Value>, Worker
                 .to_owned()
         })
         .collect();
+    let spans = ctx.trace("spans")?;
+    let worst = spans.worst_operation().map(|o| o.operation.clone());
+    // What the worker made of the query: its value, or the error it would retry on.
+    let rate = match ctx.metric("rate")?.value() {
+        Ok(MetricValue::NoData) => json!("no data"),
+        Ok(MetricValue::NaN) => json!("NaN"),
+        Ok(MetricValue::Value(v)) if v.is_infinite() => json!(v.to_string()),
+        Ok(MetricValue::Value(v)) => json!(v),
+        Err(e) => json!(format!("error: {e}")),
+    };
     Ok(Outcome::stay()
-        .status(json!({"seen": names}))
+        .status(json!({"seen": names, "spans": spans.query, "worst": worst, "rate": rate}))
         .requeue_after(Duration::from_secs(30)))
 }
 
@@ -229,9 +255,66 @@ fn inputs_are_passed_and_checked() {
         text(&out.stderr)
     );
     let reply: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
-    assert_eq!(reply["nextPhase"], "stay");
-    assert_eq!(reply["statusInfo"], json!({"seen": ["a", "b"]}));
+    assert_eq!(
+        reply["nextPhase"],
+        Value::Null,
+        "the resource stays: {reply}"
+    );
+    assert_eq!(
+        reply["statusInfo"],
+        json!({"seen": ["a", "b"], "spans": "service=demo-canary lookBack=5m limit=100", "worst": null, "rate": "no data"})
+    );
     assert_eq!(reply["requeueAfter"], "30s");
+
+    let traced = write(
+        tmp.path(),
+        "traced.yaml",
+        "spans:\n  operations:\n    - {service: demo-canary, operation: GET /, spanCount: 10}\n    - {service: demo-canary, operation: charge, spanCount: 10, errorCount: 3}\n",
+    );
+    let out = ap(&[
+        "call",
+        dir,
+        "--phase",
+        "Processing",
+        "--resource",
+        &cr,
+        "--inputs",
+        &traced,
+        "--endpoint",
+        &endpoint,
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "ap call failed: {}",
+        text(&out.stderr)
+    );
+    let reply: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(reply["statusInfo"]["worst"], "charge", "{reply}");
+
+    let not_a_trace = write(tmp.path(), "not-a-trace.yaml", "spans: 3\n");
+    let out = ap(&[
+        "call",
+        dir,
+        "--phase",
+        "Processing",
+        "--resource",
+        &cr,
+        "--inputs",
+        &not_a_trace,
+        "--endpoint",
+        &endpoint,
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a number was accepted as a trace result"
+    );
+    assert!(
+        stderr.contains("spans is a trace query: give its result as a mapping"),
+        "{stderr}"
+    );
 
     let wrong = write(tmp.path(), "wrong.yaml", "deployments: []\n");
     let out = ap(&[
@@ -249,7 +332,8 @@ fn inputs_are_passed_and_checked() {
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "an unknown input was accepted");
     assert!(
-        stderr.contains("\"deployments\"") && stderr.contains("its inputs are: configmaps"),
+        stderr.contains("\"deployments\"")
+            && stderr.contains("its inputs are: configmaps, spans, rate"),
         "{stderr}"
     );
 }
@@ -353,4 +437,97 @@ fn a_worker_error_exits_1_with_its_code() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty(), "a failed call printed a reply");
+}
+
+#[test]
+fn a_reply_the_scheduler_would_refuse_exits_1_naming_the_rule() {
+    let (_runtime, endpoint) = start_worker();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = project(tmp.path());
+    let cr = write(
+        tmp.path(),
+        "cr.yaml",
+        &TASK.replace("message: hello", "behavior: secret"),
+    );
+    let out = ap(&[
+        "call",
+        dir.to_str().unwrap(),
+        "--phase",
+        "Initializing",
+        "--resource",
+        &cr,
+        "--endpoint",
+        &endpoint,
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the scheduler would refuse the reply (UndeclaredOutput)")
+            && stderr
+                .contains("output 0 is a v1 Secret, which phase Initializing does not declare"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "a refused reply was printed");
+}
+
+#[test]
+fn a_query_can_be_nan_infinite_or_failed() {
+    let (_runtime, endpoint) = start_worker();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = project(tmp.path());
+    let dir = dir.to_str().unwrap();
+    let cr = write(tmp.path(), "cr.yaml", TASK);
+    for (given, seen) in [
+        ("rate: .nan\n", json!("NaN")),
+        ("rate: NaN\n", json!("NaN")),
+        ("rate: .inf\n", json!("inf")),
+        ("rate: \"-Inf\"\n", json!("-inf")),
+        ("rate: 0.25\n", json!(0.25)),
+        (
+            "rate: {error: \"bad_data: parse error at char 5\"}\n",
+            json!(
+                "error: metric query \"sum(rate(requests_total{app=\\\"demo\\\"}[1m]))\" failed: bad_data: parse error at char 5"
+            ),
+        ),
+    ] {
+        let inputs = write(tmp.path(), "inputs.yaml", given);
+        let out = ap(&[
+            "call",
+            dir,
+            "--phase",
+            "Processing",
+            "--resource",
+            &cr,
+            "--inputs",
+            &inputs,
+            "--endpoint",
+            &endpoint,
+            "-o",
+            "json",
+        ]);
+        assert!(out.status.success(), "{given}: {}", text(&out.stderr));
+        let reply: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+        assert_eq!(reply["statusInfo"]["rate"], seen, "{given}");
+    }
+    // Anything else names what a query takes, once.
+    let inputs = write(tmp.path(), "inputs.yaml", "rate: fast\n");
+    let out = ap(&[
+        "call",
+        dir,
+        "--phase",
+        "Processing",
+        "--resource",
+        &cr,
+        "--inputs",
+        &inputs,
+        "--endpoint",
+        &endpoint,
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("rate is a query") && stderr.contains("{error: <message>}"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("rate is a query").count(), 1, "{stderr}");
 }

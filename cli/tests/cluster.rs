@@ -82,9 +82,57 @@ fn up_status_kubectl_down() {
         "etcd, kube-apiserver and kube-controller-manager name the state directory"
     );
 
-    // A second `up` finds the running cluster instead of starting another.
-    let out = ap(&["cluster", "up"], &state);
-    assert!(text(&out).contains("already running"), "{}", text(&out));
+    // A second `up` finds the running cluster instead of starting another; `--with` installs
+    // the upstream CRDs into it, and the API server then validates their kinds.
+    let out = ap(&["cluster", "up", "--with", "istio,gateway-api"], &state);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("already running"), "{said}");
+    assert!(
+        said.contains("installed 9 Istio networking CRDs from istio.io/api v")
+            && said.contains("virtualservices")
+            && said.contains("Gateway API standard CRDs from sigs.k8s.io/gateway-api v")
+            && said.contains("httproutes"),
+        "{said}"
+    );
+    let manifest = tmp.path().join("routes.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: web, namespace: default}\n\
+         spec:\n  hosts: [web]\n  http:\n  - route:\n    - destination: {host: web}\n      weight: 100\n\
+         ---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n\
+         metadata: {name: web, namespace: default}\nspec:\n  rules:\n  - backendRefs:\n    - {name: web, port: 80}\n",
+    )
+    .unwrap();
+    let out = Command::new("kubectl")
+        .args(["apply", "-f"])
+        .arg(&manifest)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .expect("running kubectl");
+    assert!(out.status.success(), "kubectl apply: {}", text(&out));
+    // The schema is the upstream one: a field of the wrong type is refused.
+    let out = Command::new("kubectl")
+        .args(["apply", "-f", "-"])
+        .env("KUBECONFIG", kubeconfig)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child.stdin.take().unwrap().write_all(
+                b"apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
+                  metadata: {name: bad, namespace: default}\nspec: {hosts: web}\n",
+            )?;
+            child.wait_with_output()
+        })
+        .expect("running kubectl");
+    assert!(
+        !out.status.success(),
+        "a VirtualService with hosts: web was accepted"
+    );
+    assert!(text(&out).contains("spec.hosts"), "{}", text(&out));
 
     let out = ap(&["cluster", "down"], &state);
     assert!(out.status.success(), "ap cluster down: {}", text(&out));

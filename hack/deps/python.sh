@@ -20,6 +20,8 @@ requirements=(
   "types-protobuf"
   "types-grpcio"
   "types-grpcio-health-checking"
+  # The official CloudEvents SDK: the e2e suite sends events with it, as a user would.
+  "cloudevents==2.2.0"
 )
 stamp="$venv/.autopilot-requirements"
 want="$(printf '%s\n' "${requirements[@]}")"

@@ -62,6 +62,62 @@ fn full_sync_request() -> SyncRequest {
             generation: 9_007_199_254_740_993,
             operator_name: "canary-operator".into(),
         }),
+        events: HashMap::from([(
+            "approvals".to_string(),
+            EventList {
+                items: vec![ExternalEvent {
+                    id: "d7c1e2a0-1".into(),
+                    source: "https://github.com/shop/web".into(),
+                    r#type: "pull_request.closed".into(),
+                    subject: "42".into(),
+                    time_unix_ms: 1_700_000_000_000,
+                    data_content_type: "application/json".into(),
+                    data: br#"{"number":42,"merged":true}"#.to_vec(),
+                    extensions: HashMap::from([("traceparent".to_string(), "00-abc-def-01".to_string())]),
+                    accepted_unix_ms: 1_700_000_000_123,
+                }],
+                error: String::new(),
+            },
+        )]),
+        traces: HashMap::from([(
+            "checkout-errors".to_string(),
+            TraceResult {
+                query: "service=web-canary operation=checkout lookback=1m limit=20".into(),
+                no_data: false,
+                error: String::new(),
+                total: Some(SpanStats {
+                    span_count: 120,
+                    error_count: 6,
+                    error_ratio: 0.05,
+                    p50_ms: 12.5,
+                    p90_ms: 40.0,
+                    p99_ms: 180.25,
+                    ..Default::default()
+                }),
+                operations: vec![SpanStats {
+                    service: "payments".into(),
+                    operation: "POST /charge".into(),
+                    span_count: 60,
+                    error_count: 6,
+                    error_ratio: 0.1,
+                    p50_ms: 20.0,
+                    p90_ms: 60.0,
+                    p99_ms: 200.0,
+                }],
+                samples: vec![TraceSample {
+                    trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+                    root_service: "web-canary".into(),
+                    root_operation: "checkout".into(),
+                    duration_ms: 210.5,
+                    start_unix_ms: 1_700_000_000_000,
+                    error_spans: vec![ErrorSpan {
+                        service: "payments".into(),
+                        operation: "POST /charge".into(),
+                        status_message: "card declined".into(),
+                    }],
+                }],
+            },
+        )]),
     }
 }
 

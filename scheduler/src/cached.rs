@@ -4,9 +4,9 @@
 //! A [`DynamicObject`] holds its fields as a `serde_json::Value` tree, in which every JSON
 //! object is a map node of several hundred bytes whatever its size: a resource with a 2 KB spec
 //! and a status with three conditions took about 6.5 KB of heap in the cache that way. Kept as
-//! text it takes about its JSON size. A reconcile turns the one resource it works on back into a
-//! [`DynamicObject`] ([`Cached::to_dynamic`]); only the phase counts read the cache as a whole
-//! ([`Cached::phase`]).
+//! text it takes about its JSON size. A reconcile reads the one resource it works on from that
+//! text: the status parsed once, the worker's JSON spliced from it ([`Cached::json`]); only the
+//! phase counts read the cache as a whole ([`Cached::phase`]).
 //!
 //! The resource kind is shared too: every cache key ([`ObjectRef`]) of a `DynamicObject` holds
 //! its own copy of the [`ApiResource`] (five strings); a [`Kind`] is one pointer.
@@ -93,7 +93,20 @@ impl Cached {
         serde_json::from_str::<Phase>(status).ok()?.phase
     }
 
-    /// The resource as a [`DynamicObject`] of `kind`, for a reconcile.
+    /// The resource as JSON, as workers receive it: spliced from the text the cache keeps,
+    /// with only the metadata serialised.
+    pub fn json(&self, kind: &Kind) -> Vec<u8> {
+        autopilot_worker_client::request::resource_json(
+            &kind.0.api_version,
+            &kind.0.kind,
+            &self.metadata,
+            self.fields
+                .iter()
+                .map(|(name, raw)| (name.as_str(), raw.get())),
+        )
+    }
+
+    /// The resource as a [`DynamicObject`] of `kind`.
     pub fn to_dynamic(&self, kind: &Kind) -> DynamicObject {
         let mut data = serde_json::Map::with_capacity(self.fields.len());
         for (name, raw) in &self.fields {
@@ -259,6 +272,24 @@ mod tests {
             None,
             "the kind's fields are not kept"
         );
+    }
+
+    #[test]
+    fn the_json_for_workers_is_the_object_without_managed_fields() {
+        let cached: Cached = serde_json::from_str(&task().to_string()).unwrap();
+        let kind = Kind::new(&ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("example.com", "v1", "Task"),
+            "tasks",
+        ));
+        let mut want = task();
+        want["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        let json: serde_json::Value = serde_json::from_slice(&cached.json(&kind)).unwrap();
+        assert_eq!(json, want);
+        let text = String::from_utf8(cached.json(&kind)).unwrap();
+        assert!(text.contains(r#""big":9007199254740993"#), "{text}");
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub struct Event {
 pub struct Events {
     tx: mpsc::Sender<(Event, ObjectReference)>,
     pending: Arc<Pending>,
+    /// The writer's task until a supervisor takes it ([`Events::writer_task`]).
+    writer: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 #[derive(Debug, Default)]
@@ -94,8 +96,17 @@ impl Events {
             names: Arc::new(AtomicU64::new(0)),
             pending: pending.clone(),
         };
-        tokio::spawn(writer.run(rx));
-        Events { tx, pending }
+        let task = tokio::spawn(writer.run(rx));
+        Events {
+            tx,
+            pending,
+            writer: Arc::new(Mutex::new(Some(task))),
+        }
+    }
+
+    /// The background writer's task, for a supervisor to watch; `None` once taken.
+    pub fn writer_task(&self) -> Option<tokio::task::JoinHandle<()>> {
+        self.writer.lock().expect("writer lock").take()
     }
 
     /// Queues an Event about `regarding`. Waits only while the queue is full. Events are best
@@ -194,11 +205,14 @@ impl Writer {
                 .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
             {
-                Ok(_) => return,
+                Ok(_) => {
+                    crate::api_failure::outage().answered();
+                    return;
+                }
                 // Gone (expired, or its creation failed): start over with a new Event.
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
                 Err(e) => {
-                    warn!(error = %e, reason = %event.reason, "could not record event");
+                    not_recorded(&e, &event.reason);
                     return;
                 }
             }
@@ -207,6 +221,7 @@ impl Writer {
         let body = self.event(&event, regarding, &name, now);
         match api.create(&PostParams::default(), &body).await {
             Ok(_) => {
+                crate::api_failure::outage().answered();
                 if let Some(k) = key {
                     self.series
                         .lock()
@@ -215,7 +230,7 @@ impl Writer {
                 }
             }
             // Events are best effort: a failed one must not fail the step.
-            Err(e) => warn!(error = %e, reason = %event.reason, "could not record event"),
+            Err(e) => not_recorded(&e, &event.reason),
         }
     }
 
@@ -393,6 +408,17 @@ struct Instant(Timestamp);
 impl From<Timestamp> for Instant {
     fn from(t: Timestamp) -> Self {
         Instant(t)
+    }
+}
+
+/// Reports an Event that could not be written: while the API server does not answer, as part
+/// of the one outage report rather than once per Event.
+fn not_recorded(error: &kube::Error, reason: &str) {
+    match crate::api_failure::ApiFailure::of(error) {
+        crate::api_failure::ApiFailure::Unavailable { cause } => {
+            crate::api_failure::outage().failed(&cause);
+        }
+        _ => warn!(error = %error, reason, "could not record event"),
     }
 }
 

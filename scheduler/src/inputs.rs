@@ -5,26 +5,25 @@
 //! Selectors are evaluated against the cache ([`crate::selector`]). Each cache remembers which
 //! resources read it and with which selectors; a change to an object they selected (or now
 //! select) re-reconciles them through the trigger channel.
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use autopilot_worker_client::{Inputs, MetricInput};
 use futures::StreamExt;
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::reflector::{self, Store};
-
-use crate::cached::Key;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use crate::cached::Key;
 use crate::outputs::OutputKind;
-use crate::plan::{InputPlan, PhasePlan};
+use crate::plan::{InputPlan, PhasePlan, ResourceInput};
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::worker::MetricInput;
 
 /// How long a reconcile waits for a new cache's first list.
 const CACHE_READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,6 +80,7 @@ impl Cache {
 pub struct Gatherer {
     client: kube::Client,
     prometheus: Arc<std::sync::RwLock<Option<crate::prometheus::Prometheus>>>,
+    jaeger: Arc<std::sync::RwLock<Option<crate::traces::Jaeger>>>,
     caches: Arc<Mutex<HashMap<CacheKey, Arc<Cache>>>>,
     trigger: mpsc::UnboundedSender<Key>,
 }
@@ -91,48 +91,15 @@ impl std::fmt::Debug for Gatherer {
     }
 }
 
-/// A phase's inputs for one call.
-#[derive(Debug, Default)]
-pub struct Gathered {
-    /// Objects by input key, or why they could not be listed.
-    pub objects: BTreeMap<String, Result<Vec<Vec<u8>>, String>>,
-    /// Query results by query name.
-    pub metrics: BTreeMap<String, MetricInput>,
-}
-
-/// FNV-1a, 64 bit: stable across processes and versions, which the tag must be.
-fn fnv1a(hash: &mut u64, bytes: &[u8]) {
-    for b in bytes {
-        *hash ^= u64::from(*b);
-        *hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-}
-
-impl Gathered {
-    /// A tag over the resource's spec and every input: equal tags mean equal inputs.
-    pub fn tag(&self, obj: &DynamicObject) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        fnv1a(
-            &mut h,
-            obj.data
-                .get("spec")
-                .map(|s| s.to_string())
-                .unwrap_or_default()
-                .as_bytes(),
-        );
-        for (k, v) in &self.objects {
-            fnv1a(&mut h, k.as_bytes());
-            match v {
-                Ok(items) => items.iter().for_each(|i| fnv1a(&mut h, i)),
-                Err(e) => fnv1a(&mut h, e.as_bytes()),
-            }
-        }
-        for (k, m) in &self.metrics {
-            fnv1a(&mut h, k.as_bytes());
-            fnv1a(&mut h, format!("{m:?}").as_bytes());
-        }
-        format!("{h:016x}")
-    }
+/// The resource whose inputs are gathered.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    /// Its cache key: a change to an object it selected re-reconciles it.
+    pub key: &'a Key,
+    /// Its namespace, where its namespaced inputs are read unless they say otherwise.
+    pub namespace: Option<&'a str>,
+    /// Its JSON, parsed for templates only when a phase has inputs.
+    pub json: &'a [u8],
 }
 
 impl Gatherer {
@@ -146,6 +113,7 @@ impl Gatherer {
         Gatherer {
             client,
             prometheus: Arc::new(std::sync::RwLock::new(prometheus)),
+            jaeger: Arc::default(),
             caches: Arc::default(),
             trigger,
         }
@@ -154,6 +122,12 @@ impl Gatherer {
     /// Replaces the Prometheus client (config reload); calls in flight keep the old one.
     pub fn set_prometheus(&self, prometheus: Option<crate::prometheus::Prometheus>) {
         *self.prometheus.write().expect("prometheus lock") = prometheus;
+    }
+
+    /// Replaces the Jaeger client (start-up, config reload); calls in flight keep the old one.
+    /// Without one, trace inputs report an error to the worker.
+    pub fn set_jaeger(&self, jaeger: Option<crate::traces::Jaeger>) {
+        *self.jaeger.write().expect("jaeger lock") = jaeger;
     }
 
     /// Stops re-reconciling `reader` on input changes (it was deleted).
@@ -170,31 +144,20 @@ impl Gatherer {
 
     /// Gathers every input of the phase for `reader`. Failures are reported per input, never
     /// as a whole.
-    pub async fn gather(&self, phase: &PhasePlan, obj: &DynamicObject, reader: &Key) -> Gathered {
-        let mut out = Gathered::default();
-        let object = serde_json::to_value(obj).unwrap_or(Value::Null);
+    pub async fn gather(&self, phase: &PhasePlan, reader: &Reader<'_>) -> Inputs {
+        let mut out = Inputs::default();
+        if phase.inputs.is_empty() {
+            return out;
+        }
+        // The one text-to-tree conversion of a reconcile, for the inputs' templates.
+        let object: Value = serde_json::from_slice(reader.json).unwrap_or(Value::Null);
         let prometheus = self.prometheus.read().expect("prometheus lock").clone();
+        let jaeger = self.jaeger.read().expect("jaeger lock").clone();
         for input in &phase.inputs {
             match input {
-                InputPlan::Resource {
-                    key,
-                    kind,
-                    namespace,
-                    label_selector,
-                    field_selector,
-                } => {
-                    let result = self
-                        .select(
-                            obj,
-                            &object,
-                            reader,
-                            kind,
-                            namespace.as_ref(),
-                            label_selector.as_deref(),
-                            field_selector.as_deref(),
-                        )
-                        .await;
-                    out.objects.insert(key.clone(), result);
+                InputPlan::Resource(input) => {
+                    let result = self.select(reader, &object, input).await;
+                    out.objects.insert(input.key.clone(), result);
                 }
                 InputPlan::Metrics { queries, vars } => {
                     for q in queries {
@@ -215,6 +178,10 @@ impl Gatherer {
                         };
                         out.metrics.insert(q.name.clone(), result);
                     }
+                }
+                InputPlan::Traces { queries, vars } => {
+                    crate::traces::gather(jaeger.as_ref(), queries, vars, &object, &mut out.traces)
+                        .await;
                 }
             }
         }
@@ -297,33 +264,34 @@ impl Gatherer {
         cache
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The objects `input` selects for `reader` (whose JSON is `object`), from their cache.
     async fn select(
         &self,
-        obj: &DynamicObject,
+        reader: &Reader<'_>,
         object: &Value,
-        reader: &Key,
-        kind: &OutputKind,
-        namespace: Option<&autopilot_model::InputNamespace>,
-        label_selector: Option<&str>,
-        field_selector: Option<&str>,
+        input: &ResourceInput,
     ) -> Result<Vec<Vec<u8>>, String> {
         use autopilot_model::template::{Escape, Scope, render};
+        let kind = &input.kind;
         let scope = Scope::new(object);
         let render = |t: &str| render(t, &scope, Escape::None).map_err(|e| e.to_string());
         let namespace = if !kind.namespaced {
             None
         } else {
-            match namespace {
+            match &input.namespace {
                 Some(autopilot_model::InputNamespace::All) => None,
                 Some(autopilot_model::InputNamespace::Template(t)) => Some(render(t)?),
-                _ => obj.namespace(),
+                _ => reader.namespace.map(str::to_string),
             }
         };
-        let labels = label_selector
+        let labels = input
+            .label_selector
+            .as_deref()
             .map(|l| LabelSelector::parse(&render(l)?))
             .transpose()?;
-        let fields = field_selector
+        let fields = input
+            .field_selector
+            .as_deref()
             .map(|f| FieldSelector::parse(&render(f)?))
             .transpose()?;
         let cache = self.cache(
@@ -362,7 +330,7 @@ impl Gatherer {
             .readers
             .lock()
             .expect("readers lock")
-            .insert(reader.clone(), selection);
+            .insert(reader.key.clone(), selection);
         Ok(items
             .iter()
             .map(|o| {

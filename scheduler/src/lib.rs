@@ -6,11 +6,16 @@
 //! the worker returns, and writes the status.
 //!
 //! Start with [`run::run`] (what the binary does), then [`reconcile`] (one step of one
-//! resource) and [`step`] (the pure decision of what comes next).
+//! resource) and [`step`] (the pure decision of what comes next). The worker call itself —
+//! request, gRPC client, reply check, fake — is the `autopilot-worker-client` crate.
 
+pub mod admission;
+pub mod api_failure;
 pub mod args;
 pub mod cached;
 pub mod events;
+pub mod git;
+pub mod inbox;
 pub mod inputs;
 pub mod leader;
 pub mod metrics;
@@ -22,10 +27,21 @@ pub mod reload;
 pub mod run;
 pub mod selector;
 pub mod server;
+pub mod startup;
 pub mod status;
 pub mod step;
+pub mod tasks;
 pub mod telemetry;
-pub mod worker;
+pub mod traces;
+
+impl From<autopilot_worker_client::EndpointError> for Error {
+    fn from(e: autopilot_worker_client::EndpointError) -> Self {
+        Error::WorkerEndpoint {
+            endpoint: e.endpoint,
+            reason: e.reason,
+        }
+    }
+}
 
 /// Errors that stop the scheduler (start-up and fatal runtime failures). Reconcile-time
 /// failures never reach this type: they become conditions and retries.
@@ -60,6 +76,15 @@ pub enum Error {
     /// This replica could not renew the leader lease in time (or another replica took it).
     #[error("lost the leader lease")]
     LostLeadership,
+    /// A task the scheduler cannot work without ended (not retryable here: the process exits
+    /// and its supervisor restarts it).
+    #[error("task {name} {how}; stopping")]
+    TaskEnded {
+        /// The task's name.
+        name: String,
+        /// `ended`, or `failed: ` and why (a panic).
+        how: String,
+    },
     /// A reconcile failed in a way that stops the scheduler.
     #[error("reconcile: {0}")]
     Reconcile(String),

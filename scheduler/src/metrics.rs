@@ -26,6 +26,17 @@ struct PhaseLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    source: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransitionLabels {
     from: String,
     to: String,
@@ -51,6 +62,8 @@ pub struct Metrics {
     leader: Gauge<i64, AtomicI64>,
     reconciles_in_flight: Gauge<i64, AtomicI64>,
     input_triggers: Counter,
+    events: Family<EventLabels, Counter>,
+    events_dropped: Family<SourceLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -118,6 +131,19 @@ impl Default for Metrics {
             "Reconciles requested because an object a resource reads as input changed",
             input_triggers.clone(),
         );
+        let events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "events",
+            "External events received, by declared source (or the endpoint when none matched) \
+             and outcome: stored, duplicate, unmatched, no_resource, unrouted, rejected, failed",
+            events.clone(),
+        );
+        let events_dropped = Family::<SourceLabels, Counter>::default();
+        registry.register(
+            "events_dropped",
+            "Stored external events removed by retention before a phase consumed them",
+            events_dropped.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -130,6 +156,8 @@ impl Default for Metrics {
             leader,
             reconciles_in_flight,
             input_triggers,
+            events,
+            events_dropped,
         }
     }
 }
@@ -190,6 +218,25 @@ impl Metrics {
     /// Adjusts the number of reconciles running.
     pub fn reconciles_in_flight(&self, delta: i64) {
         self.reconciles_in_flight.inc_by(delta);
+    }
+
+    /// Counts an external event received, by source and outcome.
+    pub fn event(&self, source: &str, outcome: &'static str) {
+        self.events
+            .get_or_create(&EventLabels {
+                source: source.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Counts a stored event dropped by retention before it was consumed.
+    pub fn event_dropped(&self, source: &str) {
+        self.events_dropped
+            .get_or_create(&SourceLabels {
+                source: source.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts a reconcile requested by an input change.

@@ -1,17 +1,14 @@
 //! Outputs: checking what a worker returned against the phase's declared output kinds, then
 //! server-side applying it (owned by the resource, labelled) and pruning what a phase dropped.
-use std::collections::BTreeSet;
-
+pub use autopilot_worker_client::reply::OutputError;
+use autopilot_worker_client::reply::{DeclaredKind, Output, check_outputs};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
 /// The one field manager every apply uses.
 pub const FIELD_MANAGER: &str = "autopilot";
-/// Label naming the operator that manages an object.
-pub const OPERATOR_LABEL: &str = "autopilot.dev/operator";
-/// Label naming the UID of the resource that owns an object; pruning selects on it.
-pub const OWNER_UID_LABEL: &str = "autopilot.dev/owner-uid";
+pub use autopilot_model::labels::{OPERATOR_LABEL, OWNER_UID_LABEL};
 /// The standard managed-by label.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
@@ -54,73 +51,13 @@ pub struct Prepared {
     pub object: Value,
 }
 
-/// Why a worker's outputs were refused. Not retryable: the worker must change; nothing of the
-/// response is applied.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OutputError {
-    /// An output is not a JSON object.
-    #[error("output {index} is not a JSON object: {reason}")]
-    InvalidJson {
-        /// Position in the response.
-        index: usize,
-        /// Parse error.
-        reason: String,
-    },
-    /// An output lacks apiVersion, kind or metadata.name.
-    #[error("output {index} has no {field}")]
-    MissingField {
-        /// Position in the response.
-        index: usize,
-        /// The missing field.
-        field: &'static str,
-    },
-    /// An output's kind is not declared as an output of the phase.
-    #[error(
-        "output {index} is a {api_version} {kind}, which phase {phase} does not declare as an output (declared: {declared})"
-    )]
-    Undeclared {
-        /// Position in the response.
-        index: usize,
-        /// Its apiVersion.
-        api_version: String,
-        /// Its kind.
-        kind: String,
-        /// The phase.
-        phase: String,
-        /// The declared output kinds.
-        declared: String,
-    },
-    /// An output cannot be owned by the resource (another namespace, or cluster-scoped under a
-    /// namespaced owner).
-    #[error("output {index} ({kind} {name}): {reason}")]
-    Placement {
-        /// Position in the response.
-        index: usize,
-        /// Its kind.
-        kind: String,
-        /// Its name.
-        name: String,
-        /// Why.
-        reason: String,
-    },
-    /// Two outputs name the same object.
-    #[error("output {index} repeats {kind} {name}")]
-    Duplicate {
-        /// Position in the response.
-        index: usize,
-        /// Its kind.
-        kind: String,
-        /// Its name.
-        name: String,
-    },
-}
-
-impl OutputError {
-    /// CamelCase reason for conditions and events.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            OutputError::Undeclared { .. } => "UndeclaredOutput",
-            _ => "InvalidOutput",
+impl OutputKind {
+    /// What the reply check needs to know of the kind.
+    pub fn declared(&self) -> DeclaredKind {
+        DeclaredKind {
+            api_version: self.resource.api_version.clone(),
+            kind: self.resource.kind.clone(),
+            namespaced: self.namespaced,
         }
     }
 }
@@ -133,102 +70,30 @@ pub fn prepare(
     declared: &[OutputKind],
     owner: &Owner,
 ) -> Result<Vec<Prepared>, OutputError> {
-    let mut seen = BTreeSet::new();
-    let mut prepared = Vec::with_capacity(outputs.len());
-    for (index, raw) in outputs.iter().enumerate() {
-        let mut object: Value =
-            serde_json::from_slice(raw).map_err(|e| OutputError::InvalidJson {
-                index,
-                reason: e.to_string(),
-            })?;
-        if !object.is_object() {
-            return Err(OutputError::InvalidJson {
-                index,
-                reason: "not an object".into(),
-            });
-        }
-        let field = |o: &Value, path: &[&str]| -> Option<String> {
-            let mut v = o;
-            for p in path {
-                v = v.get(*p)?;
-            }
-            v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
-        };
-        let api_version = field(&object, &["apiVersion"]).ok_or(OutputError::MissingField {
-            index,
-            field: "apiVersion",
-        })?;
-        let kind = field(&object, &["kind"]).ok_or(OutputError::MissingField {
-            index,
-            field: "kind",
-        })?;
-        let name = field(&object, &["metadata", "name"]).ok_or(OutputError::MissingField {
-            index,
-            field: "metadata.name",
-        })?;
-        let Some(output_kind) = declared
-            .iter()
-            .find(|k| k.resource.api_version == api_version && k.resource.kind == kind)
-        else {
-            let declared = declared
+    let kinds: Vec<DeclaredKind> = declared.iter().map(OutputKind::declared).collect();
+    let checked = check_outputs(phase, outputs, &kinds, owner.namespace.as_deref())?;
+    Ok(place(checked, declared, owner))
+}
+
+/// Decorates checked outputs for apply: owner reference, labels and namespace. Every output
+/// is of one of the `declared` kinds ([`autopilot_worker_client::reply::check`] made sure).
+pub fn place(outputs: Vec<Output>, declared: &[OutputKind], owner: &Owner) -> Vec<Prepared> {
+    outputs
+        .into_iter()
+        .filter_map(|o| {
+            let kind = declared
                 .iter()
-                .map(|k| format!("{} {}", k.resource.api_version, k.resource.kind))
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(OutputError::Undeclared {
-                index,
-                api_version,
-                kind,
-                phase: phase.to_string(),
-                declared: if declared.is_empty() {
-                    "none".into()
-                } else {
-                    declared
-                },
-            });
-        };
-        let placement = |reason: String| OutputError::Placement {
-            index,
-            kind: kind.clone(),
-            name: name.clone(),
-            reason,
-        };
-        let namespace = match (output_kind.namespaced, &owner.namespace) {
-            (false, None) => None,
-            (false, Some(_)) => {
-                return Err(placement(
-                    "a cluster-scoped object cannot be owned by a namespaced resource".into(),
-                ));
-            }
-            (true, owner_ns) => {
-                let ns = field(&object, &["metadata", "namespace"]).or(owner_ns.clone());
-                match (ns, owner_ns) {
-                    (Some(ns), Some(own)) if &ns != own => {
-                        return Err(placement(format!(
-                            "namespace {ns} differs from the owner's namespace {own}; owned objects must share it"
-                        )));
-                    }
-                    (None, _) => {
-                        return Err(placement(
-                            "a namespaced output of a cluster-scoped resource needs metadata.namespace".into(),
-                        ));
-                    }
-                    (Some(ns), _) => Some(ns),
-                }
-            }
-        };
-        if !seen.insert((kind.clone(), namespace.clone(), name.clone())) {
-            return Err(OutputError::Duplicate { index, kind, name });
-        }
-        decorate(&mut object, owner, namespace.as_deref());
-        prepared.push(Prepared {
-            kind: output_kind.clone(),
-            namespace,
-            name,
-            object,
-        });
-    }
-    Ok(prepared)
+                .find(|k| k.resource.api_version == o.api_version && k.resource.kind == o.kind)?;
+            let mut object = o.object;
+            decorate(&mut object, owner, o.namespace.as_deref());
+            Some(Prepared {
+                kind: kind.clone(),
+                namespace: o.namespace,
+                name: o.name,
+                object,
+            })
+        })
+        .collect()
 }
 
 fn decorate(object: &mut Value, owner: &Owner, namespace: Option<&str>) {

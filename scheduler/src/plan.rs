@@ -4,27 +4,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use autopilot_model::{Input, InputNamespace, Model, Query};
+use autopilot_worker_client::PhaseRules;
 use kube::core::{ApiResource, GroupVersionKind};
 
 use crate::outputs::{OutputKind, output_kind};
 use crate::step::{PhaseEntry, PhaseTable, Policy};
 
-/// A resource input, resolved.
+/// An input of a phase, resolved.
 #[derive(Debug, Clone)]
 pub enum InputPlan {
     /// Objects of one kind.
-    Resource {
-        /// Key the worker receives the list under.
-        key: String,
-        /// The kind.
-        kind: OutputKind,
-        /// Where to list (`None` = the resource's namespace).
-        namespace: Option<InputNamespace>,
-        /// Label selector template.
-        label_selector: Option<String>,
-        /// Field selector template.
-        field_selector: Option<String>,
-    },
+    Resource(ResourceInput),
     /// PromQL queries.
     Metrics {
         /// The queries.
@@ -32,6 +22,28 @@ pub enum InputPlan {
         /// Template variables bound for them.
         vars: BTreeMap<String, String>,
     },
+    /// Trace queries (Jaeger searches).
+    Traces {
+        /// The trace queries.
+        queries: Vec<autopilot_model::TraceQuery>,
+        /// Template variables bound for them.
+        vars: BTreeMap<String, String>,
+    },
+}
+
+/// A resource input: objects of one kind, selected from a watch cache.
+#[derive(Debug, Clone)]
+pub struct ResourceInput {
+    /// Key the worker receives the list under.
+    pub key: String,
+    /// The kind.
+    pub kind: OutputKind,
+    /// Where to list (`None` = the resource's namespace).
+    pub namespace: Option<InputNamespace>,
+    /// Label selector template.
+    pub label_selector: Option<String>,
+    /// Field selector template.
+    pub field_selector: Option<String>,
 }
 
 /// One non-final phase, resolved.
@@ -47,6 +59,12 @@ pub struct PhasePlan {
     pub prune: bool,
     /// The worker endpoint serving it.
     pub endpoint: String,
+    /// Where its outputs go (`apply`, `git:<target>`).
+    pub destinations: Vec<autopilot_model::git::Destination>,
+    /// What a worker's reply may contain.
+    pub rules: PhaseRules,
+    /// Event sources it reads (names declared under `events:`).
+    pub events: Vec<String>,
 }
 
 /// Everything the reconciler reads from the two project files.
@@ -72,6 +90,8 @@ pub struct Plan {
     pub concurrency: u16,
     /// Max gRPC message size.
     pub max_message_bytes: usize,
+    /// Git targets phases may send outputs to.
+    pub git: Vec<autopilot_model::git::GitTarget>,
 }
 
 fn kind_of(p: &autopilot_model::Parameter) -> OutputKind {
@@ -121,16 +141,23 @@ impl Plan {
                             field_selector,
                         } => {
                             let param = project.parameter(parameter)?;
-                            Some(InputPlan::Resource {
+                            Some(InputPlan::Resource(ResourceInput {
                                 key: key.clone(),
                                 kind: kind_of(&param),
                                 namespace: Some(namespace.clone()),
                                 label_selector: label_selector.clone(),
                                 field_selector: field_selector.clone(),
-                            })
+                            }))
                         }
                         Input::Metrics { queries, vars } => Some(InputPlan::Metrics {
                             queries: queries.iter().filter_map(|q| project.query(q)).collect(),
+                            vars: vars.clone(),
+                        }),
+                        Input::Traces { queries, vars } => Some(InputPlan::Traces {
+                            queries: queries
+                                .iter()
+                                .filter_map(|q| project.trace(q).cloned())
+                                .collect(),
                             vars: vars.clone(),
                         }),
                     })
@@ -141,6 +168,10 @@ impl Plan {
                     deadline: op.deadline_for(p),
                     prune: p.prune,
                     endpoint: op.endpoint_for(&p.name).to_string(),
+                    destinations: p.destinations.clone(),
+                    rules: PhaseRules::from_model(project, &p.name)
+                        .expect("a phase of the project"),
+                    events: p.events.clone(),
                 };
                 (p.name.clone(), plan)
             })
@@ -164,6 +195,7 @@ impl Plan {
             namespaces: op.namespaces.clone(),
             concurrency: u16::try_from(op.concurrency).unwrap_or(u16::MAX),
             max_message_bytes: op.workers.max_message_bytes,
+            git: op.git.clone(),
         }
     }
 }

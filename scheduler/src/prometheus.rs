@@ -9,7 +9,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-use crate::worker::MetricInput;
+use autopilot_worker_client::MetricInput;
 
 /// A Prometheus server reached over HTTP.
 #[derive(Clone, Debug)]
@@ -19,7 +19,8 @@ pub struct Prometheus {
     client: Client<HttpConnector, Empty<bytes::Bytes>>,
 }
 
-fn encode_query_value(s: &str) -> String {
+/// Percent-encodes `s` for a URL query value (RFC 3986 unreserved characters stay).
+pub(crate) fn encode_query_value(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         match b {
@@ -92,11 +93,10 @@ impl Prometheus {
         let uri: hyper::Uri = url
             .parse()
             .map_err(|e| format!("bad Prometheus URL {url}: {e}"))?;
-        let resp = self
-            .client
-            .get(uri)
-            .await
-            .map_err(|e| format!("querying Prometheus at {}: {e}", self.base))?;
+        let resp =
+            self.client.get(uri).await.map_err(|e| {
+                format!("querying Prometheus at {}: {}", self.base, with_causes(&e))
+            })?;
         let status = resp.status();
         let body = resp
             .into_body()
@@ -113,6 +113,23 @@ impl Prometheus {
         }
         Ok(body)
     }
+}
+
+/// `error` and every cause under it, so that the reason stays visible ("client error (Connect):
+/// dns error: failed to lookup address information: Name or service not known" rather than
+/// "client error (Connect)").
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn sample(v: &Value) -> Option<(i64, f64)> {
@@ -232,6 +249,20 @@ mod tests {
             parse_response(bad).unwrap_err(),
             "Prometheus bad_data: parse error at char 3"
         );
+    }
+
+    #[tokio::test]
+    async fn an_unresolvable_host_keeps_the_dns_cause() {
+        // `.invalid` never resolves (RFC 6761).
+        let prometheus = Prometheus::new("http://prometheus.invalid:9090", Duration::from_secs(30));
+        let result = prometheus.query("up", None).await;
+        let error = result.error.expect("the query fails");
+        assert!(
+            error.starts_with("querying Prometheus at http://prometheus.invalid:9090: ")
+                && error.contains("dns error"),
+            "{error}"
+        );
+        assert_eq!(result.query, "up");
     }
 
     #[test]

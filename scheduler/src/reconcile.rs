@@ -1,34 +1,41 @@
-//! The reconciler: one resource, one step. Reads the phase from status, calls the worker that
-//! serves it, checks and applies what came back, then writes the status.
+//! The reconciler: one resource, one step, in the order its data flows —
+//! **read** the phase from the status, **gather** the phase's inputs, **call** the worker that
+//! serves it, **apply** what its checked reply asks for, **write** the status.
+//!
+//! [`reconcile`] reads and writes; a [`PhaseRun`] does the rest, one method per step.
 //!
 //! # Guarantees
-//! - Nothing of a refused response is applied; the status is written only after every output
-//!   was applied.
+//! - Nothing of a refused reply is applied: a reply is checked whole
+//!   ([`autopilot_worker_client::reply::check`]) before any of it is; the status is written only
+//!   after every output was applied.
 //! - The status write carries the `resourceVersion` that was read, so a step computed from a
 //!   stale copy is rejected by the API server (409) instead of skipping or repeating a phase.
-//! - A worker failure or a bad response never ends the reconciler: it becomes a condition, an
+//! - A worker failure or a bad reply never ends the reconciler: it becomes a condition, an
 //!   Event and a backoff.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use autopilot_model::git::Destination;
+use autopilot_worker_client::reply::{self, Reply};
+use autopilot_worker_client::{CallError, CallMeta, Inputs, RawReply, Request, Worker};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
-
-use crate::metrics::Metrics;
-use crate::outputs::{self, Owner};
-use crate::plan::{PhasePlan, Plan};
-use crate::status::{Condition, Status};
-use crate::step::{self, Facts, Failure, Position, Requeue, Step};
-use crate::worker::{CallError, CallMeta, SyncCall, SyncReply, Worker};
-use crate::{Error, inputs};
 
 use crate::cached::{Cached, Key, Kind};
 use crate::events;
+use crate::git::GitError;
+use crate::git::deliver::{Gate, GitRecord};
+use crate::metrics::Metrics;
+use crate::outputs::{self, Owner};
+use crate::plan::{InputPlan, PhasePlan, Plan};
+use crate::status::{Condition, Status};
+use crate::step::{self, Facts, Failure, Position, Requeue, Step};
+use crate::{Error, inputs};
 
 /// Everything a reconcile needs, shared by all of them.
 pub struct Context {
@@ -44,7 +51,11 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Resource inputs and Prometheus queries.
     pub inputs: inputs::Gatherer,
+    /// Stored external events: read for phases that declare them, consumed once written.
+    pub inbox: crate::inbox::Inbox,
     memo: Mutex<HashMap<Key, Memo>>,
+    /// Writers of the Git targets, made on first use.
+    git: crate::git::Registry,
     /// The operator's resource kind, shared by every cache key.
     kind: Kind,
 }
@@ -89,6 +100,11 @@ impl Context {
         };
         let kind = Kind::new(&plan.resource);
         Context {
+            inbox: crate::inbox::Inbox::new(
+                client.clone(),
+                &plan.operator_name,
+                plan.resource.clone(),
+            ),
             events: events::Events::new(client.clone(), reporter),
             client,
             plan: std::sync::RwLock::new(plan),
@@ -96,6 +112,7 @@ impl Context {
             metrics,
             inputs,
             memo: Mutex::default(),
+            git: crate::git::Registry::default(),
             kind,
         }
     }
@@ -175,6 +192,14 @@ impl Context {
         self.memo.lock().expect("memo lock").remove(key);
         self.inputs.forget(key);
     }
+
+    /// Queues an Event about `resource`. Events are best effort: they are written in the
+    /// background and a failed one never fails the step.
+    async fn publish(&self, resource: &Cached, event: events::Event) {
+        self.events
+            .publish(event, resource.object_ref(&self.kind))
+            .await;
+    }
 }
 
 /// Errors that end a reconcile early. All are retried by the error policy with backoff.
@@ -195,95 +220,52 @@ fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
-fn owner_of(obj: &DynamicObject, plan: &Plan) -> Result<Owner, ReconcileError> {
-    Ok(Owner {
-        api_version: plan.resource.api_version.clone(),
-        kind: plan.resource.kind.clone(),
-        name: obj
-            .metadata
-            .name
-            .clone()
-            .ok_or(ReconcileError::MalformedResource("name"))?,
-        uid: obj
-            .metadata
-            .uid
-            .clone()
-            .ok_or(ReconcileError::MalformedResource("uid"))?,
-        namespace: obj.metadata.namespace.clone(),
-        operator_name: plan.operator_name.clone(),
-    })
-}
-
-/// The resource as sent to workers: `managedFields` stripped (they are large and never useful
-/// to a phase). The controller's cache already drops them (`cached.rs`), so the resource is
-/// serialized as it is, without a copy. `ap call` sends resources the same way.
-pub fn resource_json(obj: &DynamicObject) -> Vec<u8> {
-    if obj.metadata.managed_fields.is_none() {
-        return serde_json::to_vec(obj).unwrap_or_default();
-    }
-    let mut obj = obj.clone();
-    obj.metadata.managed_fields = None;
-    serde_json::to_vec(&obj).unwrap_or_default()
-}
-
-fn api_for(ctx: &Context, plan: &Plan, obj: &DynamicObject) -> Api<DynamicObject> {
-    match obj.metadata.namespace.as_deref() {
-        Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &plan.resource),
-        None => Api::all_with(ctx.client.clone(), &plan.resource),
-    }
-}
-
-/// Queues an Event about `obj`; repeats of it are folded into a series.
-async fn publish(
-    ctx: &Context,
-    plan: &Plan,
-    obj: &DynamicObject,
-    warning: bool,
-    reason: &str,
-    note: String,
-    action: &str,
-) {
-    publish_event(ctx, plan, obj, warning, reason, note, action, true).await;
-}
-
-/// Queues an Event about `obj`. Events are best effort: they are written in the background
-/// and a failed one never fails the step. `aggregate: false` is for Events that never repeat
-/// for one resource, which then cost no memory once written.
-#[allow(clippy::too_many_arguments)]
-async fn publish_event(
-    ctx: &Context,
-    plan: &Plan,
-    obj: &DynamicObject,
-    warning: bool,
-    reason: &str,
-    note: String,
-    action: &str,
-    aggregate: bool,
-) {
-    let event = events::Event {
+/// An Event whose repeats are folded into a series.
+fn event(warning: bool, reason: &str, note: String, action: &str) -> events::Event {
+    events::Event {
         warning,
         reason: reason.to_string(),
         note,
         action: action.to_string(),
-        aggregate,
-    };
-    ctx.events
-        .publish(event, obj.object_ref(&plan.resource))
-        .await;
+        aggregate: true,
+    }
+}
+
+fn owner_of(resource: &Cached, plan: &Plan) -> Result<Owner, ReconcileError> {
+    let meta = &resource.metadata;
+    Ok(Owner {
+        api_version: plan.resource.api_version.clone(),
+        kind: plan.resource.kind.clone(),
+        name: meta
+            .name
+            .clone()
+            .ok_or(ReconcileError::MalformedResource("name"))?,
+        uid: meta
+            .uid
+            .clone()
+            .ok_or(ReconcileError::MalformedResource("uid"))?,
+        namespace: meta.namespace.clone(),
+        operator_name: plan.operator_name.clone(),
+    })
+}
+
+fn api_for(ctx: &Context, resource: &Cached) -> Api<Cached> {
+    match resource.metadata.namespace.as_deref() {
+        Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &ctx.kind),
+        None => Api::all_with(ctx.client.clone(), &ctx.kind),
+    }
 }
 
 /// Reconciles one resource. Registered with the kube-runtime controller.
 pub async fn reconcile(cached: Arc<Cached>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let plan = ctx.plan();
     let key = ObjectRef::from_obj_with(cached.as_ref(), ctx.kind.clone());
-    // The cache keeps resources as JSON text; the one being reconciled is parsed for the step.
-    let obj = cached.to_dynamic(&ctx.kind);
-    drop(cached);
-    let status = Status::from_object_status(obj.data.get("status"));
+    // Read: the status, parsed once from the text the cache keeps.
+    let status = Status::from_json(cached.field("status"));
     let span = info_span!(
         "reconcile",
-        namespace = obj.metadata.namespace.as_deref().unwrap_or(""),
-        name = %obj.name_any(),
+        namespace = cached.metadata.namespace.as_deref().unwrap_or(""),
+        name = %cached.name_any(),
         phase = %status.phase,
         trace_id = tracing::field::Empty,
     );
@@ -292,7 +274,7 @@ pub async fn reconcile(cached: Arc<Cached>, ctx: Arc<Context>) -> Result<Action,
     }
     let started = Instant::now();
     ctx.metrics.reconciles_in_flight(1);
-    let result = reconcile_inner(&obj, &ctx, &plan, &key, status)
+    let result = reconcile_inner(&cached, &ctx, &plan, &key, status)
         .instrument(span)
         .await;
     ctx.metrics.reconciles_in_flight(-1);
@@ -305,30 +287,31 @@ pub async fn reconcile(cached: Arc<Cached>, ctx: Arc<Context>) -> Result<Action,
 }
 
 async fn reconcile_inner(
-    obj: &DynamicObject,
+    resource: &Cached,
     ctx: &Context,
     plan: &Plan,
     key: &Key,
     status: Status,
 ) -> Result<Action, ReconcileError> {
+    let meta = &resource.metadata;
     let memo = ctx.memo(key);
-    if memo.replaced_version.is_some() && memo.replaced_version == obj.metadata.resource_version {
+    if memo.replaced_version.is_some() && memo.replaced_version == meta.resource_version {
         // Our own status write has not reached the cache yet; its watch event will bring us back.
         debug!("cache behind our last write; waiting for it");
         return Ok(Action::requeue(Duration::from_millis(500)));
     }
 
-    if obj.metadata.deletion_timestamp.is_some() {
-        return finalize(obj, ctx, plan, key).await;
+    if meta.deletion_timestamp.is_some() {
+        return finalize(resource, ctx, plan, key).await;
     }
     if let Some(finalizer) = &plan.finalizer
-        && !obj.finalizers().iter().any(|f| f == finalizer)
+        && !resource.finalizers().iter().any(|f| f == finalizer)
     {
         // Adding the finalizer is its own write; the resulting watch event runs the phase.
-        let patch = json!({"metadata": {"finalizers": obj.finalizers().iter().chain([finalizer]).collect::<Vec<_>>(), "resourceVersion": obj.metadata.resource_version}});
-        api_for(ctx, plan, obj)
+        let patch = json!({"metadata": {"finalizers": resource.finalizers().iter().chain([finalizer]).collect::<Vec<_>>(), "resourceVersion": meta.resource_version}});
+        api_for(ctx, resource)
             .patch(
-                &obj.name_any(),
+                &resource.name_any(),
                 &PatchParams::default(),
                 &Patch::Merge(&patch),
             )
@@ -337,7 +320,13 @@ async fn reconcile_inner(
         return Ok(Action::requeue(plan.policy.work_interval));
     }
 
-    let generation = obj.metadata.generation;
+    let generation = meta.generation;
+    let now = now_rfc3339();
+    let facts = Facts {
+        now: &now,
+        generation,
+        jitter: rand::random::<f64>(),
+    };
     let phase = match plan.table.position(&status.phase) {
         Position::Done(_) => {
             // Nothing runs in a final phase: forget the resource until it changes.
@@ -349,12 +338,13 @@ async fn reconcile_inner(
             let mut next = status.clone();
             next.set_condition(
                 Condition::new(crate::status::WORKER_ERROR, true, "UnknownPhase", &msg),
-                &now_rfc3339(),
+                facts.now,
                 generation,
             );
             if next != status {
-                write_status(ctx, plan, obj, &next).await?;
-                publish(ctx, plan, obj, true, "UnknownPhase", msg, "Reconcile").await;
+                write_status(ctx, plan, resource, &next).await?;
+                ctx.publish(resource, event(true, "UnknownPhase", msg, "Reconcile"))
+                    .await;
             }
             return Ok(Action::await_change());
         }
@@ -375,28 +365,38 @@ async fn reconcile_inner(
     let Some(phase_plan) = plan.phases.get(&phase) else {
         return Ok(Action::await_change());
     };
-    let step = run_phase(obj, ctx, plan, phase_plan, &phase, &status).await;
-    let written = if step.status != status {
-        Some(write_status(ctx, plan, obj, &step.status).await?)
-    } else {
-        None
+    let run = PhaseRun {
+        ctx,
+        plan,
+        resource,
+        phase: &phase,
+        phase_plan,
+        status: &status,
+        facts,
     };
+    let (step, pending) = run.run().await;
+
+    // Write: the status, after everything the step applied.
+    let written = if step.status != status {
+        write_status(ctx, plan, resource, &step.status).await?;
+        true
+    } else {
+        false
+    };
+    // The phase's result is written: the external events it was given are consumed.
+    if step.status.failures == 0 {
+        ctx.inbox.consume(&pending).await;
+    }
     if let Some((from, to)) = &step.transition {
         ctx.metrics.transition(from, to);
         info!(from = %from, to = %to, "phase changed");
         // One Event per transition, never folded into a series (the target phase is the
         // action), so none is remembered after it was written.
-        publish_event(
-            ctx,
-            plan,
-            obj,
-            false,
-            "PhaseChanged",
-            format!("{from} -> {to}"),
-            to,
-            false,
-        )
-        .await;
+        let changed = events::Event {
+            aggregate: false,
+            ..event(false, "PhaseChanged", format!("{from} -> {to}"), to)
+        };
+        ctx.publish(resource, changed).await;
     }
     let mut requeue = match step.requeue {
         Requeue::After(d) => Some(d),
@@ -418,7 +418,11 @@ async fn reconcile_inner(
         };
         m.generation = generation;
         m.phase = step.status.phase.clone();
-        m.replaced_version = written.and(obj.metadata.resource_version.clone());
+        m.replaced_version = if written {
+            meta.resource_version.clone()
+        } else {
+            None
+        };
         m.ran_at = Some(Instant::now());
     });
     Ok(match requeue {
@@ -427,70 +431,361 @@ async fn reconcile_inner(
     })
 }
 
-/// Runs one phase: gathers inputs, calls the worker, checks and applies its answer. Never fails:
-/// every failure becomes the step's status.
-async fn run_phase(
-    obj: &DynamicObject,
-    ctx: &Context,
-    plan: &Plan,
-    phase_plan: &PhasePlan,
-    phase: &str,
-    status: &Status,
-) -> Step {
-    let generation = obj.metadata.generation;
-    let now = now_rfc3339();
-    let facts = Facts {
-        now: &now,
-        generation,
-        jitter: rand::random::<f64>(),
-    };
-    let fail = |failure: Failure, reason: &str, message: String| {
+/// One run of one phase for one resource: what each of its steps reads.
+struct PhaseRun<'a> {
+    ctx: &'a Context,
+    plan: &'a Plan,
+    resource: &'a Cached,
+    phase: &'a str,
+    phase_plan: &'a PhasePlan,
+    status: &'a Status,
+    facts: Facts<'a>,
+}
+
+impl PhaseRun<'_> {
+    /// Gathers the inputs, calls the worker, checks its reply and applies it. Never fails:
+    /// every failure becomes the step's status. Also returns the external events the call was
+    /// given, to mark consumed once the step's status is written.
+    async fn run(&self) -> (Step, crate::inbox::Pending) {
+        let none = crate::inbox::Pending::default;
+        let Some(worker) = self.ctx.worker(self.phase) else {
+            let failed = self.fail(
+                Failure::Permanent,
+                "NoWorker",
+                format!("no worker serves phase {}", self.phase),
+            );
+            return (failed, none());
+        };
+        let owner = match owner_of(self.resource, self.plan) {
+            Ok(o) => o,
+            Err(e) => {
+                let failed = self.fail(Failure::Permanent, "MalformedResource", e.to_string());
+                return (failed, none());
+            }
+        };
+        let json = self.resource.json(&self.ctx.kind);
+        let mut inputs = self.gather(&json).await;
+        let meta = &self.resource.metadata;
+        let pending = self
+            .ctx
+            .inbox
+            .pending(
+                meta.namespace.as_deref(),
+                meta.uid.as_deref(),
+                &self.phase_plan.events,
+            )
+            .await;
+        inputs.events = pending.for_worker();
+        let input_conditions = input_conditions(self.phase_plan, &inputs);
+        let request = self.request(json, inputs);
+        let mut step = match self.call(worker.as_ref(), request).await {
+            Err(failed) => failed,
+            Ok(raw) => {
+                match reply::check(raw, &self.phase_plan.rules, owner.namespace.as_deref()) {
+                    Err(refusal) => {
+                        let message = refusal.to_string();
+                        self.not_applied(Failure::Permanent, refusal.reason(), message)
+                            .await
+                    }
+                    Ok(reply) => self.apply(reply, &owner).await,
+                }
+            }
+        };
+        for c in input_conditions {
+            step.status
+                .set_condition(c, self.facts.now, self.facts.generation);
+        }
+        (step, pending)
+    }
+
+    /// The status after a failure, with the retry policy applied.
+    fn fail(&self, failure: Failure, reason: &str, message: String) -> Step {
         step::after_failure(
-            status.clone(),
-            phase,
+            self.status.clone(),
+            self.phase,
             &failure,
             reason,
             &message,
-            &plan.policy,
-            facts,
+            &self.plan.policy,
+            self.facts,
         )
-    };
+    }
 
-    let Some(worker) = ctx.worker(phase) else {
-        return fail(
-            Failure::Permanent,
-            "NoWorker",
-            format!("no worker serves phase {phase}"),
+    /// Gathers the phase's declared inputs for the resource whose JSON is `json`.
+    async fn gather(&self, json: &[u8]) -> Inputs {
+        let meta = &self.resource.metadata;
+        let mut key = Key::new_with(&self.resource.name_any(), self.ctx.kind.clone());
+        if let Some(ns) = meta.namespace.as_deref() {
+            key = key.within(ns);
+        }
+        let reader = inputs::Reader {
+            key: &key,
+            namespace: meta.namespace.as_deref(),
+            json,
+        };
+        self.ctx.inputs.gather(self.phase_plan, &reader).await
+    }
+
+    /// The Sync request: the resource's JSON, its inputs and the call's facts.
+    fn request(&self, json: Vec<u8>, inputs: Inputs) -> Request {
+        let attempt = if self.status.phase == self.phase || self.status.phase.is_empty() {
+            self.status.attempt + 1
+        } else {
+            1
+        };
+        let meta = CallMeta {
+            attempt,
+            tag: String::new(),
+            generation: self.facts.generation.unwrap_or_default(),
+            operator_name: self.plan.operator_name.clone(),
+        };
+        Request::new(
+            self.phase,
+            json,
+            self.resource.field("spec"),
+            inputs,
+            meta,
+            self.phase_plan.deadline,
+        )
+    }
+
+    /// Calls the worker; a failed call is the step it leads to.
+    async fn call(&self, worker: &dyn Worker, request: Request) -> Result<RawReply, Step> {
+        let phase = self.phase;
+        let call_span = info_span!(
+            "worker_call",
+            method = "Sync",
+            phase = %phase,
+            endpoint = worker.endpoint(),
+            code = tracing::field::Empty,
         );
-    };
-    let owner = match owner_of(obj, plan) {
-        Ok(o) => o,
-        Err(e) => return fail(Failure::Permanent, "MalformedResource", e.to_string()),
-    };
-    let mut reader = Key::new_with(&obj.name_any(), ctx.kind.clone());
-    if let Some(ns) = obj.metadata.namespace.as_deref() {
-        reader = reader.within(ns);
+        let request =
+            request.with_traceparent(call_span.in_scope(crate::telemetry::current_traceparent));
+        debug!(
+            endpoint = worker.endpoint(),
+            attempt = request.meta.attempt,
+            "calling the worker"
+        );
+        let metrics = &self.ctx.metrics;
+        let started = Instant::now();
+        metrics.in_flight(phase, 1);
+        let reply = worker.sync(request).instrument(call_span.clone()).await;
+        metrics.in_flight(phase, -1);
+        let code = match &reply {
+            Ok(_) => "OK",
+            Err(e) => e.code.as_str(),
+        };
+        call_span.record("code", code);
+        metrics.worker_call(phase, code, started.elapsed());
+
+        let CallError {
+            code,
+            message,
+            class,
+            retry_after,
+        } = match reply {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        };
+        warn!(code = %code, message = %message, endpoint = worker.endpoint(), "worker call failed");
+        let note = format!("{phase}: {message}");
+        self.ctx
+            .publish(self.resource, event(true, &code, note, "Sync"))
+            .await;
+        let failure = match class {
+            autopilot_proto::ErrorClass::Retryable => Failure::Retryable { retry_after },
+            autopilot_proto::ErrorClass::Permanent => Failure::Permanent,
+        };
+        let message = format!("{code} from {}: {message}", worker.endpoint());
+        Err(self.fail(failure, &code, message))
     }
-    let gathered = ctx.inputs.gather(phase_plan, obj, &reader).await;
-    let input_conditions = input_conditions(phase_plan, &gathered);
-    let mut step = call_worker(
-        obj, ctx, plan, phase_plan, phase, status, facts, worker, owner, gathered,
-    )
-    .await;
-    for c in input_conditions {
-        step.status.set_condition(c, facts.now, generation);
+
+    /// A reply refused, or an output the API server refused: reported, then the failure step.
+    async fn not_applied(&self, failure: Failure, reason: &str, message: String) -> Step {
+        warn!(reason, message = %message, "worker response not applied");
+        let note = format!("{}: {message}", self.phase);
+        self.ctx
+            .publish(self.resource, event(true, reason, note, "Apply"))
+            .await;
+        self.fail(failure, reason, message)
     }
-    step
+
+    /// Applies a checked reply — its outputs (then prunes what the phase dropped), sends them
+    /// to the phase's Git targets, then its Events — and returns the step whose status
+    /// records it.
+    async fn apply(&self, reply: Reply, owner: &Owner) -> Step {
+        let client = &self.ctx.client;
+        let prepared = outputs::place(reply.outputs, &self.phase_plan.outputs, owner);
+        let applies = self.phase_plan.destinations.contains(&Destination::Apply);
+        if applies && let Err(e) = outputs::apply(client, &prepared).await {
+            let message = format!("applying outputs: {e}");
+            return self
+                .not_applied(api_failure(&e), "OutputRejected", message)
+                .await;
+        }
+        if applies && self.phase_plan.prune {
+            match outputs::prune(client, &self.phase_plan.outputs, owner, &prepared).await {
+                Ok(deleted) if deleted.is_empty() => {}
+                Ok(deleted) => {
+                    let note = deleted.join(", ");
+                    self.ctx
+                        .publish(self.resource, event(false, "OutputsPruned", note, "Prune"))
+                        .await;
+                }
+                Err(e) => {
+                    let message = format!("pruning outputs: {e}");
+                    return self
+                        .not_applied(api_failure(&e), "OutputRejected", message)
+                        .await;
+                }
+            }
+        }
+        let git = match self.send_to_git(&prepared).await {
+            Gate::Unused => None,
+            Gate::Failed(e) => return self.git_failed(&e).await,
+            Gate::Hold {
+                records,
+                conditions,
+            } => return self.held_for_git(records, conditions),
+            Gate::Ready {
+                records,
+                conditions,
+            } => Some((records, conditions)),
+        };
+        for ev in reply.events {
+            let note = ev.message.clone();
+            self.ctx
+                .publish(
+                    self.resource,
+                    event(ev.is_warning(), &ev.reason, note, self.phase),
+                )
+                .await;
+        }
+        let mut next = self.status.clone();
+        if reply.status_info.is_some() {
+            next.status_info = reply.status_info;
+        }
+        for c in reply.conditions {
+            next.set_condition(
+                Condition {
+                    type_: c.type_,
+                    status: c.status.as_str().to_string(),
+                    reason: c.reason,
+                    message: c.message,
+                    last_transition_time: String::new(),
+                    observed_generation: None,
+                },
+                self.facts.now,
+                self.facts.generation,
+            );
+        }
+        next.phase = self.phase.to_string();
+        if let Some((records, conditions)) = git {
+            next.git.extend(records);
+            for c in conditions {
+                next.set_condition(c, self.facts.now, self.facts.generation);
+            }
+        }
+        step::after_success(
+            &self.plan.table,
+            next,
+            self.phase,
+            reply.next_phase.as_deref().unwrap_or_default(),
+            reply.requeue_after,
+            &self.plan.policy,
+            self.facts,
+        )
+    }
+}
+
+impl PhaseRun<'_> {
+    /// Sends the phase's result to the Git targets it names (see [`crate::git::deliver`]).
+    async fn send_to_git(&self, prepared: &[outputs::Prepared]) -> Gate {
+        let destinations = &self.phase_plan.destinations;
+        if destinations.iter().all(|d| d.git_target().is_none()) {
+            return Gate::Unused;
+        }
+        // Templates of the targets render against the resource: parsed only for Git phases.
+        let resource: serde_json::Value =
+            serde_json::from_slice(&self.resource.json(&self.ctx.kind)).unwrap_or_default();
+        let result = crate::git::deliver::PhaseResult {
+            resource: &resource,
+            kind: &self.plan.resource.kind,
+            phase: self.phase,
+            generation: self.facts.generation.unwrap_or_default(),
+            objects: prepared.iter().map(|p| p.object.clone()).collect(),
+            prune: self.phase_plan.prune,
+            output_kinds: self
+                .phase_plan
+                .outputs
+                .iter()
+                .map(|k| (k.resource.api_version.clone(), k.resource.kind.clone()))
+                .collect(),
+        };
+        let ctx = self.ctx;
+        crate::git::deliver::gate(&ctx.git, &ctx.client, &self.plan.git, destinations, &result)
+            .await
+    }
+
+    /// A Git target could not be written: `GitSynced` False and the retry policy.
+    async fn git_failed(&self, e: &GitError) -> Step {
+        warn!(reason = e.reason(), error = %e, "outputs not sent to Git");
+        let note = format!("{}: {e}", self.phase);
+        self.ctx
+            .publish(self.resource, event(true, e.reason(), note, "Push"))
+            .await;
+        let failure = if e.is_retryable() {
+            Failure::Retryable { retry_after: None }
+        } else {
+            Failure::Permanent
+        };
+        let mut step = self.fail(failure, e.reason(), e.to_string());
+        let c = crate::git::deliver::failed_condition(e);
+        step.status
+            .set_condition(c, self.facts.now, self.facts.generation);
+        step
+    }
+
+    /// Pushed but not applied by the GitOps engine yet: the reply takes no effect (no
+    /// transition, no statusInfo, no Events) until it is; look again soon.
+    fn held_for_git(
+        &self,
+        records: BTreeMap<String, GitRecord>,
+        conditions: Vec<Condition>,
+    ) -> Step {
+        let mut held = self.status.clone();
+        held.phase = self.phase.to_string();
+        held.git.extend(records);
+        for c in conditions {
+            held.set_condition(c, self.facts.now, self.facts.generation);
+        }
+        Step {
+            status: held,
+            requeue: Requeue::After(crate::git::deliver::APPLY_POLL),
+            transition: None,
+        }
+    }
+}
+
+/// How an API error applying outputs is retried: a 4xx other than a conflict or throttling
+/// will not go away by itself.
+fn api_failure(e: &kube::Error) -> Failure {
+    let permanent = matches!(e, kube::Error::Api(s) if (400..500).contains(&s.code) && s.code != 409 && s.code != 429);
+    if permanent {
+        Failure::Permanent
+    } else {
+        Failure::Retryable { retry_after: None }
+    }
 }
 
 /// Conditions describing the inputs: `InputsAvailable` when the phase reads objects,
 /// `MetricsAvailable` when it runs queries; False names what failed (with the resolved query).
-fn input_conditions(phase_plan: &PhasePlan, gathered: &inputs::Gathered) -> Vec<Condition> {
+fn input_conditions(phase_plan: &PhasePlan, gathered: &Inputs) -> Vec<Condition> {
     let mut out = Vec::new();
     let reads_objects = phase_plan
         .inputs
         .iter()
-        .any(|i| matches!(i, crate::plan::InputPlan::Resource { .. }));
+        .any(|i| matches!(i, InputPlan::Resource(_)));
     if reads_objects {
         let failed: Vec<String> = gathered
             .objects
@@ -513,6 +808,7 @@ fn input_conditions(phase_plan: &PhasePlan, gathered: &inputs::Gathered) -> Vec<
             )
         });
     }
+    out.extend(crate::traces::condition(&gathered.traces));
     if !gathered.metrics.is_empty() {
         let failed: Vec<String> = gathered
             .metrics
@@ -542,273 +838,29 @@ fn input_conditions(phase_plan: &PhasePlan, gathered: &inputs::Gathered) -> Vec<
     out
 }
 
-/// Calls the worker with the gathered inputs and applies its answer.
-#[allow(clippy::too_many_arguments)]
-async fn call_worker(
-    obj: &DynamicObject,
-    ctx: &Context,
-    plan: &Plan,
-    phase_plan: &PhasePlan,
-    phase: &str,
-    status: &Status,
-    facts: Facts<'_>,
-    worker: Arc<dyn Worker>,
-    owner: Owner,
-    gathered: inputs::Gathered,
-) -> Step {
-    let generation = obj.metadata.generation;
-    let fail = |failure: Failure, reason: &str, message: String| {
-        step::after_failure(
-            status.clone(),
-            phase,
-            &failure,
-            reason,
-            &message,
-            &plan.policy,
-            facts,
-        )
-    };
-    let call_span = info_span!(
-        "worker_call",
-        method = "Sync",
-        phase = %phase,
-        endpoint = worker.endpoint(),
-        code = tracing::field::Empty,
-    );
-    let attempt = if status.phase == phase || status.phase.is_empty() {
-        status.attempt + 1
-    } else {
-        1
-    };
-    let call = SyncCall {
-        phase: phase.to_string(),
-        resource: resource_json(obj),
-        meta: CallMeta {
-            attempt,
-            tag: gathered.tag(obj),
-            generation: generation.unwrap_or_default(),
-            operator_name: plan.operator_name.clone(),
-        },
-        objects: gathered.objects,
-        metrics: gathered.metrics,
-        deadline: phase_plan.deadline,
-        traceparent: call_span.in_scope(crate::telemetry::current_traceparent),
-    };
-    debug!(endpoint = worker.endpoint(), attempt, "calling the worker");
-    let started = Instant::now();
-    ctx.metrics.in_flight(phase, 1);
-    let reply = worker.sync(call).instrument(call_span.clone()).await;
-    ctx.metrics.in_flight(phase, -1);
-    let code = match &reply {
-        Ok(_) => "OK",
-        Err(e) => e.code.as_str(),
-    };
-    call_span.record("code", code);
-    ctx.metrics.worker_call(phase, code, started.elapsed());
-
-    let reply = match reply {
-        Ok(r) => r,
-        Err(CallError {
-            code,
-            message,
-            class,
-            retry_after,
-        }) => {
-            warn!(code = %code, message = %message, endpoint = worker.endpoint(), "worker call failed");
-            publish(
-                ctx,
-                plan,
-                obj,
-                true,
-                &code,
-                format!("{phase}: {message}"),
-                "Sync",
-            )
-            .await;
-            let failure = match class {
-                autopilot_proto::ErrorClass::Retryable => Failure::Retryable { retry_after },
-                autopilot_proto::ErrorClass::Permanent => Failure::Permanent,
-            };
-            return fail(
-                failure,
-                &code,
-                format!("{code} from {}: {message}", worker.endpoint()),
-            );
-        }
-    };
-    match apply_reply(
-        obj, ctx, plan, phase_plan, phase, status, &owner, reply, facts,
-    )
-    .await
-    {
-        Ok(step) => step,
-        Err((failure, reason, message)) => {
-            warn!(reason, message = %message, "worker response not applied");
-            publish(
-                ctx,
-                plan,
-                obj,
-                true,
-                reason,
-                format!("{phase}: {message}"),
-                "Apply",
-            )
-            .await;
-            fail(failure, reason, message)
-        }
-    }
-}
-
-type Refusal = (Failure, &'static str, String);
-
-#[allow(clippy::too_many_arguments)]
-async fn apply_reply(
-    obj: &DynamicObject,
-    ctx: &Context,
-    plan: &Plan,
-    phase_plan: &PhasePlan,
-    phase: &str,
-    status: &Status,
-    owner: &Owner,
-    reply: SyncReply,
-    facts: Facts<'_>,
-) -> Result<Step, Refusal> {
-    // Check everything before applying anything.
-    plan.table
-        .check_transition(phase, &reply.next_phase)
-        .map_err(|m| (Failure::Permanent, "InvalidNextPhase", m))?;
-    let status_info = match &reply.status_info {
-        Some(raw) => Some(serde_json::from_slice::<Value>(raw).map_err(|e| {
-            (
-                Failure::Permanent,
-                "InvalidStatusInfo",
-                format!("statusInfo is not JSON: {e}"),
-            )
-        })?),
-        None => None,
-    };
-    for (type_, st, _, _) in &reply.conditions {
-        if [
-            crate::status::READY,
-            crate::status::PROGRESSING,
-            crate::status::WORKER_ERROR,
-            crate::status::INPUTS_AVAILABLE,
-            crate::status::METRICS_AVAILABLE,
-        ]
-        .contains(&type_.as_str())
-        {
-            return Err((
-                Failure::Permanent,
-                "InvalidCondition",
-                format!("condition type {type_} is owned by the scheduler"),
-            ));
-        }
-        if !["True", "False", "Unknown"].contains(&st.as_str()) || type_.is_empty() {
-            return Err((
-                Failure::Permanent,
-                "InvalidCondition",
-                format!("condition {type_:?} has status {st:?}; want True, False or Unknown"),
-            ));
-        }
-    }
-    let prepared = outputs::prepare(phase, &reply.outputs, &phase_plan.outputs, owner)
-        .map_err(|e| (Failure::Permanent, e.reason(), e.to_string()))?;
-
-    let api_failure = |what: &str, e: kube::Error| -> Refusal {
-        let retryable = !matches!(&e, kube::Error::Api(s) if (400..500).contains(&s.code) && s.code != 409 && s.code != 429);
-        let failure = if retryable {
-            Failure::Retryable { retry_after: None }
-        } else {
-            Failure::Permanent
-        };
-        (failure, "OutputRejected", format!("{what}: {e}"))
-    };
-    outputs::apply(&ctx.client, &prepared)
-        .await
-        .map_err(|e| api_failure("applying outputs", e))?;
-    if phase_plan.prune {
-        let deleted = outputs::prune(&ctx.client, &phase_plan.outputs, owner, &prepared)
-            .await
-            .map_err(|e| api_failure("pruning outputs", e))?;
-        if !deleted.is_empty() {
-            publish(
-                ctx,
-                plan,
-                obj,
-                false,
-                "OutputsPruned",
-                deleted.join(", "),
-                "Prune",
-            )
-            .await;
-        }
-    }
-
-    for ev in &reply.events {
-        publish(
-            ctx,
-            plan,
-            obj,
-            ev.warning,
-            &ev.reason,
-            ev.message.clone(),
-            phase,
-        )
-        .await;
-    }
-    let mut next = status.clone();
-    if status_info.is_some() {
-        next.status_info = status_info;
-    }
-    for (type_, st, reason, message) in reply.conditions {
-        next.set_condition(
-            Condition {
-                type_,
-                status: st,
-                reason,
-                message,
-                last_transition_time: String::new(),
-                observed_generation: None,
-            },
-            facts.now,
-            facts.generation,
-        );
-    }
-    next.phase = phase.to_string();
-    Ok(step::after_success(
-        &plan.table,
-        next,
-        phase,
-        &reply.next_phase,
-        reply.requeue_after,
-        &plan.policy,
-        facts,
-    ))
-}
-
 /// Replaces `.status` through the status subresource, guarded by the resourceVersion read.
 /// The body is serialized once and the API server's answer (the whole resource) is not parsed:
 /// its watch event brings the new copy to the cache.
 async fn write_status(
     ctx: &Context,
     plan: &Plan,
-    obj: &DynamicObject,
+    resource: &Cached,
     status: &Status,
 ) -> Result<(), ReconcileError> {
     let body = serde_json::to_vec(&json!({
         "apiVersion": plan.resource.api_version,
         "kind": plan.resource.kind,
         "metadata": {
-            "name": obj.metadata.name,
-            "namespace": obj.metadata.namespace,
-            "resourceVersion": obj.metadata.resource_version,
+            "name": resource.metadata.name,
+            "namespace": resource.metadata.namespace,
+            "resourceVersion": resource.metadata.resource_version,
         },
         "status": status,
     }))
     .map_err(|e| ReconcileError::StatusWriteFailed(kube::Error::SerdeError(e)))?;
-    let api = api_for(ctx, plan, obj);
+    let api = api_for(ctx, resource);
     let request = kube::core::Request::new(api.resource_url())
-        .replace_subresource("status", &obj.name_any(), &PostParams::default(), body)
+        .replace_subresource("status", &resource.name_any(), &PostParams::default(), body)
         .map_err(|e| ReconcileError::StatusWriteFailed(kube::Error::BuildRequest(e)))?;
     ctx.client
         .request_text(request)
@@ -818,7 +870,7 @@ async fn write_status(
 }
 
 async fn finalize(
-    obj: &DynamicObject,
+    resource: &Cached,
     ctx: &Context,
     plan: &Plan,
     key: &Key,
@@ -826,13 +878,13 @@ async fn finalize(
     let Some(finalizer) = &plan.finalizer else {
         return Ok(Action::await_change());
     };
-    if !obj.finalizers().iter().any(|f| f == finalizer) {
+    if !resource.finalizers().iter().any(|f| f == finalizer) {
         ctx.forget(key);
         return Ok(Action::await_change());
     }
     let Some(worker) = ctx.finalize_worker() else {
         warn!("finalizer enabled but no worker implements Finalize; removing the finalizer");
-        remove_finalizer(ctx, plan, obj, finalizer).await?;
+        remove_finalizer(ctx, resource, finalizer).await?;
         return Ok(Action::await_change());
     };
     let memo = ctx.memo(key);
@@ -840,12 +892,12 @@ async fn finalize(
     let meta = CallMeta {
         attempt,
         tag: String::new(),
-        generation: obj.metadata.generation.unwrap_or_default(),
+        generation: resource.metadata.generation.unwrap_or_default(),
         operator_name: plan.operator_name.clone(),
     };
     let started = Instant::now();
     let reply = worker
-        .finalize(resource_json(obj), meta, plan.default_deadline)
+        .finalize(resource.json(&ctx.kind), meta, plan.default_deadline)
         .instrument(info_span!(
             "worker_call",
             method = "Finalize",
@@ -863,29 +915,18 @@ async fn finalize(
     match reply {
         Ok(r) => {
             for ev in &r.events {
-                publish(
-                    ctx,
-                    plan,
-                    obj,
-                    ev.warning,
-                    &ev.reason,
-                    ev.message.clone(),
-                    "Finalize",
+                let note = ev.message.clone();
+                ctx.publish(
+                    resource,
+                    event(ev.is_warning(), &ev.reason, note, "Finalize"),
                 )
                 .await;
             }
             if r.done {
-                remove_finalizer(ctx, plan, obj, finalizer).await?;
-                publish(
-                    ctx,
-                    plan,
-                    obj,
-                    false,
-                    "Finalized",
-                    "cleanup complete; finalizer removed".into(),
-                    "Finalize",
-                )
-                .await;
+                remove_finalizer(ctx, resource, finalizer).await?;
+                let note = "cleanup complete; finalizer removed".to_string();
+                ctx.publish(resource, event(false, "Finalized", note, "Finalize"))
+                    .await;
                 ctx.forget(key);
                 Ok(Action::await_change())
             } else {
@@ -896,16 +937,9 @@ async fn finalize(
             }
         }
         Err(e) => {
-            publish(
-                ctx,
-                plan,
-                obj,
-                true,
-                &e.code,
-                format!("Finalize: {}", e.message),
-                "Finalize",
-            )
-            .await;
+            let note = format!("Finalize: {}", e.message);
+            ctx.publish(resource, event(true, &e.code, note, "Finalize"))
+                .await;
             ctx.update_memo(key, |m| m.api_failures = m.api_failures.saturating_add(1));
             let failures = ctx.memo(key).api_failures;
             Ok(Action::requeue(step::backoff(
@@ -920,19 +954,18 @@ async fn finalize(
 
 async fn remove_finalizer(
     ctx: &Context,
-    plan: &Plan,
-    obj: &DynamicObject,
+    resource: &Cached,
     finalizer: &str,
 ) -> Result<(), ReconcileError> {
-    let remaining: Vec<&String> = obj
+    let remaining: Vec<&String> = resource
         .finalizers()
         .iter()
         .filter(|f| *f != finalizer)
         .collect();
-    let patch = json!({"metadata": {"finalizers": remaining, "resourceVersion": obj.metadata.resource_version}});
-    match api_for(ctx, plan, obj)
+    let patch = json!({"metadata": {"finalizers": remaining, "resourceVersion": resource.metadata.resource_version}});
+    match api_for(ctx, resource)
         .patch(
-            &obj.name_any(),
+            &resource.name_any(),
             &PatchParams::default(),
             &Patch::Merge(&patch),
         )

@@ -4,7 +4,7 @@
 //! settings stay.
 //!
 //! Applied live: `workInterval`, `retry`, deadlines, worker endpoints and TLS (after a Describe
-//! handshake with the new workers), `prometheus`, `logLevel`. Settings that shape the process
+//! handshake with the new workers), `prometheus`, `jaeger`, `logLevel`. Settings that shape the process
 //! (`namespaces`, `concurrency`, `metricsAddr`, `healthAddr`, `leaderElection`, `logFormat`,
 //! `tracing`) are logged as needing a restart and keep their running values.
 use std::path::PathBuf;
@@ -49,7 +49,7 @@ pub async fn watch(
             continue;
         }
         seen = now;
-        let model = match crate::run::load_model(&args) {
+        let model = match crate::startup::load_model(&args) {
             Ok(m) => m,
             Err(e) => {
                 error!(path = %path.display(), error = %e, "configuration change refused; the running settings stay");
@@ -87,7 +87,7 @@ pub async fn watch(
         }
         let plan = Plan::from_model(&model);
         let workers = if json(&old.workers) != json(&new.workers) {
-            match crate::run::handshake(&model, &plan, Duration::from_secs(10)).await {
+            match crate::startup::handshake(&model, &plan, Duration::from_secs(10)).await {
                 Ok(w) => Some(w),
                 Err(e) => {
                     error!(error = %e, "configuration change refused: the new workers failed the handshake; the running settings stay");
@@ -107,6 +107,12 @@ pub async fn watch(
                 .set_prometheus((!new.prometheus.url.is_empty()).then(|| {
                     crate::prometheus::Prometheus::new(&new.prometheus.url, new.prometheus.timeout)
                 }));
+        }
+        if json(&old.jaeger) != json(&new.jaeger) {
+            ctx.inputs.set_jaeger(
+                (!new.jaeger.url.is_empty())
+                    .then(|| crate::traces::Jaeger::new(&new.jaeger.url, new.jaeger.timeout)),
+            );
         }
         let work_interval = plan.policy.work_interval;
         let endpoints_changed = workers.is_some();

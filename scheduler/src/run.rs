@@ -1,8 +1,8 @@
 //! Start-up, the watch loops, and shutdown: what the `autopilot-scheduler` binary does.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use futures::future::{BoxFuture, FutureExt, Shared};
@@ -17,10 +17,11 @@ use crate::args::Args;
 use crate::cached::Cached;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
-use crate::reconcile::{self, Context, WorkerSet};
+use crate::reconcile::{self, Context};
 use crate::server::{self, Readiness};
+use crate::startup::{handshake, load_model};
+use crate::tasks::{Tasks, until_shutdown};
 use crate::telemetry::{self, LogFormat};
-use crate::worker::{GrpcWorker, TlsFiles, Worker};
 
 /// A future that resolves on SIGTERM or Ctrl-C.
 pub fn shutdown_signal() -> BoxFuture<'static, ()> {
@@ -42,55 +43,6 @@ pub fn shutdown_signal() -> BoxFuture<'static, ()> {
     .boxed()
 }
 
-/// Loads and validates the two project files, applying the flags' overrides.
-pub fn load_model(args: &Args) -> Result<autopilot_model::Model, Error> {
-    let mut model =
-        autopilot_model::load_dir_with_config(&args.project_dir, args.config.as_deref())
-            .map_err(|d| Error::InvalidProject(d.to_string()))?;
-    let op = &mut model.operator;
-    if let Some(e) = &args.worker_endpoint {
-        op.workers.endpoint = autopilot_model::operator::Endpoint::parse(e).map_err(|reason| {
-            Error::WorkerEndpoint {
-                endpoint: e.clone(),
-                reason,
-            }
-        })?;
-        op.workers.phases.clear();
-    }
-    if !args.namespaces.is_empty() {
-        op.namespaces = args
-            .namespaces
-            .iter()
-            .filter(|n| !n.is_empty())
-            .cloned()
-            .collect();
-    }
-    if let Some(a) = &args.metrics_addr {
-        op.metrics_addr = parse_addr("--metrics-addr", a)?;
-    }
-    if let Some(a) = &args.health_addr {
-        op.health_addr = parse_addr("--health-addr", a)?;
-    }
-    if let Some(l) = &args.log_level {
-        op.log_level = l
-            .parse()
-            .map_err(|e: String| Error::InvalidProject(format!("--log-level: {e}")))?;
-    }
-    if let Some(f) = &args.log_format {
-        op.log_format = f
-            .parse()
-            .map_err(|e: String| Error::InvalidProject(format!("--log-format: {e}")))?;
-    }
-    if let Some(c) = args.concurrency {
-        op.concurrency = c.into();
-    }
-    // The overrides may break a cross-file rule (a per-phase endpoint, say): check again.
-    model
-        .validate()
-        .map_err(|d| Error::InvalidProject(d.to_string()))?;
-    Ok(model)
-}
-
 async fn kube_client(args: &Args) -> Result<kube::Client, Error> {
     let config = match &args.kubeconfig {
         Some(path) => {
@@ -105,97 +57,6 @@ async fn kube_client(args: &Args) -> Result<kube::Client, Error> {
             .map_err(|e| Error::Kubeconfig(e.to_string()))?,
     };
     kube::Client::try_from(config).map_err(|e| Error::Kubeconfig(e.to_string()))
-}
-
-/// Connects to every endpoint and checks, with Describe, that each serves the phases assigned
-/// to it. Unreachable workers are retried until `timeout`; a disagreement fails at once.
-pub async fn handshake(
-    model: &autopilot_model::Model,
-    plan: &Plan,
-    timeout: Duration,
-) -> Result<WorkerSet, Error> {
-    let tls = model.operator.workers.tls.as_ref().map(|t| TlsFiles {
-        ca_file: t.ca_file.clone(),
-        cert_file: t.cert_file.clone(),
-        key_file: t.key_file.clone(),
-        server_name: t.server_name.clone(),
-    });
-    let mut by_endpoint: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (phase, p) in &plan.phases {
-        by_endpoint
-            .entry(p.endpoint.clone())
-            .or_default()
-            .insert(phase.clone());
-    }
-    let mut set = WorkerSet::default();
-    let deadline = Instant::now() + timeout;
-    for (endpoint, phases) in by_endpoint {
-        let worker: Arc<dyn Worker> = Arc::new(GrpcWorker::new(
-            &endpoint,
-            plan.max_message_bytes,
-            tls.as_ref(),
-        )?);
-        let description = loop {
-            match worker.describe(Duration::from_secs(5)).await {
-                Ok(d) => break d,
-                Err(e) if Instant::now() < deadline => {
-                    info!(endpoint = %endpoint, error = %e, "waiting for worker");
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                Err(e) => {
-                    return Err(Error::Handshake(format!(
-                        "worker at {endpoint} did not answer Describe within {}: {e}",
-                        humantime::format_duration(timeout)
-                    )));
-                }
-            }
-        };
-        if description.protocol_version != autopilot_proto::PROTOCOL_VERSION {
-            return Err(Error::Handshake(format!(
-                "worker {:?} at {endpoint} speaks protocol {:?}; this scheduler speaks {:?}",
-                description.name,
-                description.protocol_version,
-                autopilot_proto::PROTOCOL_VERSION
-            )));
-        }
-        let missing: Vec<&String> = phases
-            .iter()
-            .filter(|p| !description.phases.contains(p))
-            .collect();
-        if !missing.is_empty() {
-            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            return Err(Error::Handshake(format!(
-                "phase {} is assigned to the worker at {endpoint}, but worker {:?} serves only [{}]",
-                names.join(", "),
-                description.name,
-                description.phases.join(", ")
-            )));
-        }
-        info!(endpoint = %endpoint, worker = %description.name, version = %description.version, phases = ?description.phases, "worker ready");
-        if description.finalize && set.finalizer.is_none() {
-            set.finalizer = Some(worker.clone());
-        }
-        for p in phases {
-            set.by_phase.insert(p, worker.clone());
-        }
-    }
-    if plan.finalizer.is_some() && set.finalizer.is_none() {
-        return Err(Error::Handshake(
-            "finalizer is on in autopilot.yaml, but no worker implements Finalize".into(),
-        ));
-    }
-    Ok(set)
-}
-
-fn parse_addr(what: &str, addr: &str) -> Result<Option<SocketAddr>, Error> {
-    // "" disables the endpoint, as in autopilot-operator.yaml.
-    if addr.is_empty() {
-        return Ok(None);
-    }
-    addr.parse().map(Some).map_err(|e| Error::Bind {
-        addr: format!("{what} {addr}"),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
-    })
 }
 
 /// Runs the scheduler until `shutdown` resolves, then lets in-flight reconciles finish within
@@ -223,27 +84,48 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
     let metrics = Arc::new(Metrics::default());
     let ready = Readiness::default();
 
+    let mut tasks = Tasks::default();
+
     // Health and metrics come first so a liveness probe passes while workers start.
     let router = server::router(metrics.clone(), ready.clone());
     let mut addrs: Vec<SocketAddr> = op.metrics_addr.into_iter().chain(op.health_addr).collect();
     addrs.dedup();
     for addr in addrs {
-        let (bound, _task) = server::serve(addr, router.clone(), shutdown.clone())
+        let (bound, server) = server::serve(addr, router.clone(), shutdown.clone())
             .await
             .map_err(|source| Error::Bind {
                 addr: addr.to_string(),
                 source,
             })?;
         info!(%bound, "serving /metrics, /healthz and /readyz");
+        tasks.background(format!("http-server {bound}"), async move {
+            if let Ok(Err(e)) = server.await {
+                warn!(error = %e, "the HTTP server stopped");
+            }
+        });
     }
 
     let client = kube_client(&args).await?;
     let workers = handshake(&model, &plan, args.startup_timeout).await?;
     let prometheus = (!op.prometheus.url.is_empty())
         .then(|| crate::prometheus::Prometheus::new(&op.prometheus.url, op.prometheus.timeout));
+    if model.project.uses_metrics() {
+        if model.operator.prometheus_url_is_default() {
+            info!(
+                url = %op.prometheus.url,
+                "metric queries go to the default Prometheus (no prometheus.url in autopilot-operator.yaml)"
+            );
+        } else {
+            info!(url = %op.prometheus.url, "metric queries go to prometheus.url");
+        }
+    }
     // Resources whose inputs changed come back on this channel and are re-reconciled.
     let (input_tx, mut input_rx) = tokio::sync::mpsc::unbounded_channel();
     let gatherer = crate::inputs::Gatherer::new(client.clone(), prometheus, input_tx);
+    gatherer.set_jaeger(
+        (!op.jaeger.url.is_empty())
+            .then(|| crate::traces::Jaeger::new(&op.jaeger.url, op.jaeger.timeout)),
+    );
     let instance = args
         .instance
         .clone()
@@ -256,6 +138,20 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
         gatherer,
         instance.clone(),
     ));
+
+    // External events: every replica receives them (they are stored in the cluster); the
+    // leader's reconcilers take the wakes.
+    let (wake_tx, mut wake_rx) = tokio::sync::mpsc::channel(crate::inbox::WAKE_QUEUE);
+    let inbox = crate::inbox::Start {
+        client: client.clone(),
+        wake: wake_tx,
+        metrics: metrics.clone(),
+        events: ctx.events.clone(),
+        resource: plan.resource.clone(),
+    };
+    crate::inbox::serve(&model, inbox.clone(), shutdown.clone())
+        .await
+        .map_err(|e| Error::InvalidProject(e.to_string()))?;
 
     // With leader election on, only the leader starts the watches; the others wait here.
     let mut elector = None;
@@ -291,10 +187,11 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
     } else {
         plan.namespaces.iter().cloned().map(Some).collect()
     };
-    let mut loops = Vec::new();
     let mut triggers: BTreeMap<Option<String>, tokio::sync::mpsc::UnboundedSender<_>> =
         BTreeMap::new();
     let mut reconcile_all = Vec::new();
+    // One limit for every namespace's controller, served first-due first-served.
+    let admission = crate::admission::Admission::new(plan.concurrency);
     for ns in namespaces {
         let (trigger_tx, trigger_rx) = tokio::sync::mpsc::unbounded_channel();
         let (all_tx, all_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
@@ -315,15 +212,17 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
         )
         .applied_objects();
         let controller = Controller::for_stream_with(watch, store, kind)
-            .with_config(controller::Config::default().concurrency(plan.concurrency))
+            // Unbounded here: `admission` bounds reconciles, fairly (see admission.rs).
+            .with_config(controller::Config::default())
             .reconcile_on(tokio_stream::wrappers::UnboundedReceiverStream::new(
                 trigger_rx,
             ))
             .reconcile_all_on(tokio_stream::wrappers::UnboundedReceiverStream::new(all_rx));
         let store = controller.store();
         let counts_metrics = metrics.clone();
-        tokio::spawn(async move {
-            // Resources per phase, for the `autopilot_resources` gauge.
+        let what = ns.as_deref().unwrap_or("all namespaces");
+        // Resources per phase, for the `autopilot_resources` gauge.
+        let gauge = async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 let mut counts: BTreeMap<String, i64> = BTreeMap::new();
@@ -332,13 +231,30 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
                 }
                 counts_metrics.set_resources(&counts);
             }
-        });
+        };
+        tasks.background(
+            format!("phase-gauge {what}"),
+            until_shutdown(shutdown.clone(), gauge),
+        );
         let ctx = ctx.clone();
         let stop = shutdown.clone();
-        loops.push(tokio::spawn(async move {
+        let admission = admission.clone();
+        let admitted = move |obj: Arc<Cached>, ctx: Arc<Context>| {
+            let admission = admission.clone();
+            async move {
+                // Not admitted: shutting down; the next leader or start runs it.
+                let skipped = Ok(controller::Action::await_change());
+                admission
+                    .run(|| reconcile::reconcile(obj, ctx))
+                    .await
+                    .unwrap_or(skipped)
+            }
+        };
+        // Ends by itself on shutdown, once its in-flight reconciles finished.
+        tasks.critical(format!("controller {what}"), async move {
             controller
                 .graceful_shutdown_on(stop)
-                .run(reconcile::reconcile, reconcile::error_policy, ctx)
+                .run(admitted, reconcile::error_policy, ctx)
                 .for_each(|r| async move {
                     if let Err(e) = r {
                         match e {
@@ -348,11 +264,32 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
                     }
                 })
                 .await;
-        }));
+        });
     }
-    {
+    crate::inbox::spawn_retention(&model, inbox);
+    let woken = {
         let ctx = ctx.clone();
-        tokio::spawn(async move {
+        let triggers = triggers.clone();
+        async move {
+            while let Some(woken) = wake_rx.recv().await {
+                // An event was stored for it: news, like an input change.
+                let key = crate::cached::Key::new_with(&woken.name, ctx.kind().clone())
+                    .within(&woken.namespace);
+                ctx.wake(&key);
+                let to = triggers.get(&key.namespace).or_else(|| triggers.get(&None));
+                if let Some(tx) = to {
+                    let _ = tx.send(key);
+                }
+            }
+            // Every sender is gone: the project declares no events, so no receiver serves.
+            // Nothing more will come, which is no failure: wait for the shutdown.
+            std::future::pending::<()>().await;
+        }
+    };
+    tasks.critical("event-wakes", until_shutdown(shutdown.clone(), woken));
+    let retrigger = {
+        let ctx = ctx.clone();
+        async move {
             while let Some(key) = input_rx.recv().await {
                 // The memo would hold the resource until its next interval: an input change
                 // is news, so let it through.
@@ -363,14 +300,21 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
                     let _ = tx.send(key);
                 }
             }
-        });
+        }
+    };
+    tasks.critical(
+        "input-retrigger",
+        until_shutdown(shutdown.clone(), retrigger),
+    );
+    let reload = crate::reload::watch(args.clone(), ctx.clone(), model.clone(), reconcile_all);
+    tasks.critical("config-reload", until_shutdown(shutdown.clone(), reload));
+    if let Some(writer) = ctx.events.writer_task() {
+        // Outlives the shutdown signal: the Events still queued are flushed below.
+        let ended = async move {
+            let _ = writer.await;
+        };
+        tasks.critical("event-writer", until_shutdown(shutdown.clone(), ended));
     }
-    tokio::spawn(crate::reload::watch(
-        args.clone(),
-        ctx.clone(),
-        model.clone(),
-        reconcile_all,
-    ));
     ready.set(true);
     info!(kind = %plan.resource.kind, operator = %plan.operator_name, phases = plan.phases.len(), "scheduler running");
 
@@ -378,21 +322,27 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
         Some(e) => e.hold().boxed(),
         None => futures::future::pending().boxed(),
     };
-    tokio::select! {
-        _ = shutdown.clone() => {}
-        _ = lost => {
-            metrics.set_leader(false);
-            error!("lost the leader lease; stopping so that only the new leader reconciles");
-            return Err(Error::LostLeadership);
-        }
+    let lost_lease = tokio::select! {
+        // Shutdown first: critical tasks end with it too, and that is no failure.
+        biased;
+        _ = shutdown.clone() => false,
+        _ = lost => true,
+        ended = tasks.ended() => return Err(ended),
+    };
+    if lost_lease {
+        metrics.set_leader(false);
+        // Stop the controllers before the runtime goes: a controller still running when the
+        // runtime shuts down polls reconcile tasks the shutdown cancelled, and kube-runtime
+        // panics on that (seen in the chaos soak).
+        admission.close();
+        tasks.abort_all();
+        error!("lost the leader lease; stopping so that only the new leader reconciles");
+        return Err(Error::LostLeadership);
     }
     info!(grace = %humantime::format_duration(args.shutdown_grace), "shutting down; letting in-flight reconciles finish");
+    admission.close();
     ready.set(false);
-    let all = futures::future::join_all(loops);
-    if tokio::time::timeout(args.shutdown_grace, all)
-        .await
-        .is_err()
-    {
+    if !tasks.shutdown(args.shutdown_grace).await {
         error!("in-flight reconciles did not finish within the grace period");
     }
     if !ctx.events.flush(Duration::from_secs(5)).await {

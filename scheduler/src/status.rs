@@ -5,17 +5,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Condition type: the resource is in a final phase, or its last call succeeded.
-pub const READY: &str = "Ready";
-/// Condition type: the resource is moving through its phases.
-pub const PROGRESSING: &str = "Progressing";
-/// Condition type: the last worker call (or applying its result) failed.
-pub const WORKER_ERROR: &str = "WorkerError";
-/// Condition type: every resource input of the phase could be read (False names the failures).
-pub const INPUTS_AVAILABLE: &str = "InputsAvailable";
-/// Condition type: every metric query of the phase succeeded (False names each failing query
-/// as it was sent to Prometheus, and the error).
-pub const METRICS_AVAILABLE: &str = "MetricsAvailable";
+pub use autopilot_worker_client::conditions::{
+    INPUTS_AVAILABLE, METRICS_AVAILABLE, PROGRESSING, READY, WORKER_ERROR,
+};
 
 /// The scheduler-owned part of a resource's `.status`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -42,6 +34,9 @@ pub struct Status {
     /// When the phase last changed (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<String>,
+    /// Per Git target, the commit holding the last result sent there.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub git: std::collections::BTreeMap<String, crate::git::deliver::GitRecord>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -96,6 +91,15 @@ impl Status {
     pub fn from_object_status(status: Option<&Value>) -> Status {
         status
             .and_then(|s| serde_json::from_value(s.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// Reads the scheduler's status from the JSON text of a resource's `.status`, as the
+    /// controller's cache keeps it; missing or malformed reads as empty, as in
+    /// [`Status::from_object_status`].
+    pub fn from_json(status: Option<&str>) -> Status {
+        status
+            .and_then(|s| serde_json::from_str(s).ok())
             .unwrap_or_default()
     }
 

@@ -57,25 +57,14 @@ impl PhaseTable {
 
     /// Checks a worker's requested transition. An empty `to` means stay.
     pub fn check_transition(&self, from: &str, to: &str) -> Result<(), String> {
-        if to.is_empty() || to == from {
-            return Ok(());
-        }
-        if self.get(to).is_none() {
-            let known: Vec<&str> = self.phases.iter().map(|p| p.name.as_str()).collect();
-            return Err(format!(
-                "next phase {to:?} is not declared (declared: {})",
-                known.join(", ")
-            ));
-        }
-        if let Some(allowed) = self.get(from).and_then(|p| p.next.as_ref())
-            && !allowed.iter().any(|a| a == to)
-        {
-            return Err(format!(
-                "phase {from} may not move to {to} (allowed: {})",
-                allowed.join(", ")
-            ));
-        }
-        Ok(())
+        // The same rule the reply check applies (`autopilot_worker_client::reply`).
+        autopilot_worker_client::reply::check_transition(
+            from,
+            to,
+            self.phases.iter().map(|p| p.name.as_str()),
+            self.get(from).and_then(|p| p.next.as_deref()),
+        )
+        .map_err(|refusal| refusal.to_string())
     }
 }
 

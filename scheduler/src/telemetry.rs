@@ -15,9 +15,12 @@ type FilterHandle = tracing_subscriber::reload::Handle<EnvFilter, tracing_subscr
 
 static LOG_FILTER: std::sync::OnceLock<FilterHandle> = std::sync::OnceLock::new();
 
+/// kube-client's request layer logs every failed request at ERROR (hundreds of lines a second
+/// while the API server is down); the scheduler reports API failures itself, an outage once
+/// (`api_failure.rs`), so that layer is silenced.
 fn filter_for(level: &str) -> EnvFilter {
     EnvFilter::new(format!(
-        "{level},kube_runtime=warn,tower=warn,h2=warn,hyper=warn"
+        "{level},kube_runtime=warn,kube_client::client::builder=off,tower=warn,h2=warn,hyper=warn"
     ))
 }
 

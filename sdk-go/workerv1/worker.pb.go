@@ -146,7 +146,7 @@ func (x Event_Severity) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Event_Severity.Descriptor instead.
 func (Event_Severity) EnumDescriptor() ([]byte, []int) {
-	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{10, 0}
+	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{16, 0}
 }
 
 type DescribeRequest struct {
@@ -306,7 +306,14 @@ type SyncRequest struct {
 	// Prometheus query results, one entry per query the phase reads, keyed by the query's name.
 	Metrics map[string]*MetricResult `protobuf:"bytes,4,rep,name=metrics,proto3" json:"metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Facts about this call.
-	Meta          *RequestMeta `protobuf:"bytes,5,opt,name=meta,proto3" json:"meta,omitempty"`
+	Meta *RequestMeta `protobuf:"bytes,5,opt,name=meta,proto3" json:"meta,omitempty"`
+	// External events (CloudEvents, GitHub or generic webhooks) delivered to this resource, one
+	// entry per event source the phase declares, keyed by the source's name in autopilot.yaml.
+	// Every declared source has an entry, empty when no event is pending.
+	Events map[string]*EventList `protobuf:"bytes,6,rep,name=events,proto3" json:"events,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Trace query results (from Jaeger), one entry per trace query the phase reads, keyed by the
+	// query's name in autopilot.yaml.
+	Traces        map[string]*TraceResult `protobuf:"bytes,7,rep,name=traces,proto3" json:"traces,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -372,6 +379,20 @@ func (x *SyncRequest) GetMetrics() map[string]*MetricResult {
 func (x *SyncRequest) GetMeta() *RequestMeta {
 	if x != nil {
 		return x.Meta
+	}
+	return nil
+}
+
+func (x *SyncRequest) GetEvents() map[string]*EventList {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *SyncRequest) GetTraces() map[string]*TraceResult {
+	if x != nil {
+		return x.Traces
 	}
 	return nil
 }
@@ -717,6 +738,538 @@ func (x *Sample) GetIsNan() bool {
 	return false
 }
 
+// The external events of one declared source that are pending for this resource.
+type EventList struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Events not yet consumed by this resource, oldest first (in the order they were accepted).
+	// The scheduler marks them consumed once this phase's result has been written to status, so
+	// a worker sees each event id once per resource unless its call fails and is retried.
+	Items []*ExternalEvent `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// Set when the pending events could not be read; items is then empty.
+	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventList) Reset() {
+	*x = EventList{}
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventList) ProtoMessage() {}
+
+func (x *EventList) ProtoReflect() protoreflect.Message {
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventList.ProtoReflect.Descriptor instead.
+func (*EventList) Descriptor() ([]byte, []int) {
+	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *EventList) GetItems() []*ExternalEvent {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *EventList) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// One accepted external event, in the shape of a CloudEvent (GitHub and generic webhooks are
+// mapped onto the same attributes).
+type ExternalEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per source: the CloudEvents `id`, GitHub's `X-GitHub-Delivery`, or the webhook's
+	// delivery id. Events are deduplicated on (source, id).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The CloudEvents `source`; for GitHub the repository's URL; for a generic webhook its name.
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// The CloudEvents `type`; for GitHub `<event>.<action>` (for example `pull_request.closed`).
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// The CloudEvents `subject`, when set.
+	Subject string `protobuf:"bytes,4,opt,name=subject,proto3" json:"subject,omitempty"`
+	// When the event happened (CloudEvents `time`), or when it was accepted when it has none;
+	// milliseconds since the Unix epoch.
+	TimeUnixMs int64 `protobuf:"varint,5,opt,name=time_unix_ms,json=timeUnixMs,proto3" json:"time_unix_ms,omitempty"`
+	// The media type of data, for example `application/json`.
+	DataContentType string `protobuf:"bytes,6,opt,name=data_content_type,json=dataContentType,proto3" json:"data_content_type,omitempty"`
+	// The event's payload, exactly as received (JSON for GitHub and JSON CloudEvents).
+	Data []byte `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`
+	// CloudEvents extension attributes, as strings.
+	Extensions map[string]string `protobuf:"bytes,8,rep,name=extensions,proto3" json:"extensions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// When the scheduler accepted (stored) the event, in milliseconds since the Unix epoch.
+	AcceptedUnixMs int64 `protobuf:"varint,9,opt,name=accepted_unix_ms,json=acceptedUnixMs,proto3" json:"accepted_unix_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ExternalEvent) Reset() {
+	*x = ExternalEvent{}
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExternalEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExternalEvent) ProtoMessage() {}
+
+func (x *ExternalEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExternalEvent.ProtoReflect.Descriptor instead.
+func (*ExternalEvent) Descriptor() ([]byte, []int) {
+	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ExternalEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExternalEvent) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ExternalEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ExternalEvent) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *ExternalEvent) GetTimeUnixMs() int64 {
+	if x != nil {
+		return x.TimeUnixMs
+	}
+	return 0
+}
+
+func (x *ExternalEvent) GetDataContentType() string {
+	if x != nil {
+		return x.DataContentType
+	}
+	return ""
+}
+
+func (x *ExternalEvent) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ExternalEvent) GetExtensions() map[string]string {
+	if x != nil {
+		return x.Extensions
+	}
+	return nil
+}
+
+func (x *ExternalEvent) GetAcceptedUnixMs() int64 {
+	if x != nil {
+		return x.AcceptedUnixMs
+	}
+	return 0
+}
+
+// The result of one trace query: spans of the matching traces found in the look-back window,
+// aggregated by the scheduler, plus a few sample traces.
+type TraceResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The query exactly as sent to the trace backend, after templates were filled in (service,
+	// operation, tags, window), for messages and logs.
+	Query string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// True when the query succeeded but found no matching spans. A worker must treat this
+	// differently from zero errors.
+	NoData bool `protobuf:"varint,2,opt,name=no_data,json=noData,proto3" json:"no_data,omitempty"`
+	// Set when the query could not be run (backend unreachable, bad request). Everything else is
+	// then empty.
+	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// Aggregates over every matching span.
+	Total *SpanStats `protobuf:"bytes,4,opt,name=total,proto3" json:"total,omitempty"`
+	// Aggregates per (service, operation), ordered by service then operation.
+	Operations []*SpanStats `protobuf:"bytes,5,rep,name=operations,proto3" json:"operations,omitempty"`
+	// Up to the query's sample limit of trace summaries, those with errors first, then slowest.
+	Samples       []*TraceSample `protobuf:"bytes,6,rep,name=samples,proto3" json:"samples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceResult) Reset() {
+	*x = TraceResult{}
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceResult) ProtoMessage() {}
+
+func (x *TraceResult) ProtoReflect() protoreflect.Message {
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceResult.ProtoReflect.Descriptor instead.
+func (*TraceResult) Descriptor() ([]byte, []int) {
+	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TraceResult) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *TraceResult) GetNoData() bool {
+	if x != nil {
+		return x.NoData
+	}
+	return false
+}
+
+func (x *TraceResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *TraceResult) GetTotal() *SpanStats {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
+func (x *TraceResult) GetOperations() []*SpanStats {
+	if x != nil {
+		return x.Operations
+	}
+	return nil
+}
+
+func (x *TraceResult) GetSamples() []*TraceSample {
+	if x != nil {
+		return x.Samples
+	}
+	return nil
+}
+
+// Counts and latency percentiles of a set of spans.
+type SpanStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The service, empty for the total.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	// The operation (span name), empty for the total.
+	Operation string `protobuf:"bytes,2,opt,name=operation,proto3" json:"operation,omitempty"`
+	// Number of spans.
+	SpanCount uint64 `protobuf:"varint,3,opt,name=span_count,json=spanCount,proto3" json:"span_count,omitempty"`
+	// Number of spans with an error status (OTLP status ERROR, or the tag error=true).
+	ErrorCount uint64 `protobuf:"varint,4,opt,name=error_count,json=errorCount,proto3" json:"error_count,omitempty"`
+	// error_count / span_count; 0 when span_count is 0.
+	ErrorRatio float64 `protobuf:"fixed64,5,opt,name=error_ratio,json=errorRatio,proto3" json:"error_ratio,omitempty"`
+	// Latency percentiles of the spans' durations, in milliseconds.
+	P50Ms         float64 `protobuf:"fixed64,6,opt,name=p50_ms,json=p50Ms,proto3" json:"p50_ms,omitempty"`
+	P90Ms         float64 `protobuf:"fixed64,7,opt,name=p90_ms,json=p90Ms,proto3" json:"p90_ms,omitempty"`
+	P99Ms         float64 `protobuf:"fixed64,8,opt,name=p99_ms,json=p99Ms,proto3" json:"p99_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpanStats) Reset() {
+	*x = SpanStats{}
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpanStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpanStats) ProtoMessage() {}
+
+func (x *SpanStats) ProtoReflect() protoreflect.Message {
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpanStats.ProtoReflect.Descriptor instead.
+func (*SpanStats) Descriptor() ([]byte, []int) {
+	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SpanStats) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *SpanStats) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *SpanStats) GetSpanCount() uint64 {
+	if x != nil {
+		return x.SpanCount
+	}
+	return 0
+}
+
+func (x *SpanStats) GetErrorCount() uint64 {
+	if x != nil {
+		return x.ErrorCount
+	}
+	return 0
+}
+
+func (x *SpanStats) GetErrorRatio() float64 {
+	if x != nil {
+		return x.ErrorRatio
+	}
+	return 0
+}
+
+func (x *SpanStats) GetP50Ms() float64 {
+	if x != nil {
+		return x.P50Ms
+	}
+	return 0
+}
+
+func (x *SpanStats) GetP90Ms() float64 {
+	if x != nil {
+		return x.P90Ms
+	}
+	return 0
+}
+
+func (x *SpanStats) GetP99Ms() float64 {
+	if x != nil {
+		return x.P99Ms
+	}
+	return 0
+}
+
+// A summary of one trace.
+type TraceSample struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The trace id, hex-encoded.
+	TraceId string `protobuf:"bytes,1,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// Service and operation of the root span (the span without a parent in the trace).
+	RootService   string `protobuf:"bytes,2,opt,name=root_service,json=rootService,proto3" json:"root_service,omitempty"`
+	RootOperation string `protobuf:"bytes,3,opt,name=root_operation,json=rootOperation,proto3" json:"root_operation,omitempty"`
+	// Duration of the whole trace, in milliseconds.
+	DurationMs float64 `protobuf:"fixed64,4,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	// Start of the trace, in milliseconds since the Unix epoch.
+	StartUnixMs int64 `protobuf:"varint,5,opt,name=start_unix_ms,json=startUnixMs,proto3" json:"start_unix_ms,omitempty"`
+	// The spans of this trace with an error status.
+	ErrorSpans    []*ErrorSpan `protobuf:"bytes,6,rep,name=error_spans,json=errorSpans,proto3" json:"error_spans,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceSample) Reset() {
+	*x = TraceSample{}
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceSample) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceSample) ProtoMessage() {}
+
+func (x *TraceSample) ProtoReflect() protoreflect.Message {
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceSample.ProtoReflect.Descriptor instead.
+func (*TraceSample) Descriptor() ([]byte, []int) {
+	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TraceSample) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
+}
+
+func (x *TraceSample) GetRootService() string {
+	if x != nil {
+		return x.RootService
+	}
+	return ""
+}
+
+func (x *TraceSample) GetRootOperation() string {
+	if x != nil {
+		return x.RootOperation
+	}
+	return ""
+}
+
+func (x *TraceSample) GetDurationMs() float64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *TraceSample) GetStartUnixMs() int64 {
+	if x != nil {
+		return x.StartUnixMs
+	}
+	return 0
+}
+
+func (x *TraceSample) GetErrorSpans() []*ErrorSpan {
+	if x != nil {
+		return x.ErrorSpans
+	}
+	return nil
+}
+
+// A span with an error status.
+type ErrorSpan struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Service   string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Operation string                 `protobuf:"bytes,2,opt,name=operation,proto3" json:"operation,omitempty"`
+	// The span's status message (or its error tag's message), when set.
+	StatusMessage string `protobuf:"bytes,3,opt,name=status_message,json=statusMessage,proto3" json:"status_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErrorSpan) Reset() {
+	*x = ErrorSpan{}
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrorSpan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrorSpan) ProtoMessage() {}
+
+func (x *ErrorSpan) ProtoReflect() protoreflect.Message {
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrorSpan.ProtoReflect.Descriptor instead.
+func (*ErrorSpan) Descriptor() ([]byte, []int) {
+	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ErrorSpan) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *ErrorSpan) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *ErrorSpan) GetStatusMessage() string {
+	if x != nil {
+		return x.StatusMessage
+	}
+	return ""
+}
+
 type SyncResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The phase to move to. Empty means stay in the current phase (the scheduler re-runs it after
@@ -728,7 +1281,9 @@ type SyncResponse struct {
 	Outputs [][]byte `protobuf:"bytes,2,rep,name=outputs,proto3" json:"outputs,omitempty"`
 	// The new value of .status.statusInfo as JSON. Empty keeps the current value.
 	StatusInfo []byte `protobuf:"bytes,3,opt,name=status_info,json=statusInfo,proto3" json:"status_info,omitempty"`
-	// Conditions to set on .status.conditions (merged by type with the scheduler's own).
+	// Conditions to set on .status.conditions (merged by type with the scheduler's own). A reply
+	// that sets a type the scheduler owns (see Condition.type) is refused whole, as
+	// InvalidCondition.
 	Conditions []*Condition `protobuf:"bytes,4,rep,name=conditions,proto3" json:"conditions,omitempty"`
 	// Outcomes to report as Kubernetes Events on the CR.
 	Events []*Event `protobuf:"bytes,5,rep,name=events,proto3" json:"events,omitempty"`
@@ -741,7 +1296,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[8]
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -753,7 +1308,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[8]
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -766,7 +1321,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{8}
+	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SyncResponse) GetNextPhase() string {
@@ -814,7 +1369,13 @@ func (x *SyncResponse) GetRequeueAfterMs() uint64 {
 // A status condition, in the shape of metav1.Condition.
 type Condition struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// CamelCase type, for example "Healthy". The scheduler owns Ready, Progressing and WorkerError.
+	// CamelCase type, for example "Healthy"; not empty. The scheduler owns, and writes itself,
+	// these types, which a worker may read but not set:
+	// - Ready: the resource is in a final phase, or its last call succeeded;
+	// - Progressing: the resource is moving through its phases (Blocked, Retrying, ...);
+	// - WorkerError: the last worker call, or applying its result, failed;
+	// - InputsAvailable: every resource input of the phase could be read;
+	// - MetricsAvailable: every metric query of the phase succeeded.
 	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
 	// "True", "False" or "Unknown".
 	Status string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
@@ -828,7 +1389,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[9]
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +1401,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[9]
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +1414,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{9}
+	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Condition) GetType() string {
@@ -899,7 +1460,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[10]
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +1472,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[10]
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1485,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{10}
+	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Event) GetSeverity() Event_Severity {
@@ -960,7 +1521,7 @@ type FinalizeRequest struct {
 
 func (x *FinalizeRequest) Reset() {
 	*x = FinalizeRequest{}
-	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[11]
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1533,7 @@ func (x *FinalizeRequest) String() string {
 func (*FinalizeRequest) ProtoMessage() {}
 
 func (x *FinalizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[11]
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1546,7 @@ func (x *FinalizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinalizeRequest.ProtoReflect.Descriptor instead.
 func (*FinalizeRequest) Descriptor() ([]byte, []int) {
-	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{11}
+	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FinalizeRequest) GetResource() []byte {
@@ -1016,7 +1577,7 @@ type FinalizeResponse struct {
 
 func (x *FinalizeResponse) Reset() {
 	*x = FinalizeResponse{}
-	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[12]
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1028,7 +1589,7 @@ func (x *FinalizeResponse) String() string {
 func (*FinalizeResponse) ProtoMessage() {}
 
 func (x *FinalizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[12]
+	mi := &file_autopilot_worker_v1_worker_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1041,7 +1602,7 @@ func (x *FinalizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinalizeResponse.ProtoReflect.Descriptor instead.
 func (*FinalizeResponse) Descriptor() ([]byte, []int) {
-	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{12}
+	return file_autopilot_worker_v1_worker_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FinalizeResponse) GetDone() bool {
@@ -1080,19 +1641,27 @@ const file_autopilot_worker_v1_worker_proto_rawDesc = "" +
 	"\x0eworker_version\x18\x03 \x01(\tR\rworkerVersion\x12\x16\n" +
 	"\x06phases\x18\x04 \x03(\tR\x06phases\x12\x1a\n" +
 	"\bfinalize\x18\x05 \x01(\bR\bfinalize\x12\"\n" +
-	"\fcapabilities\x18\x06 \x03(\tR\fcapabilities\"\xc3\x03\n" +
+	"\fcapabilities\x18\x06 \x03(\tR\fcapabilities\"\x87\x06\n" +
 	"\vSyncRequest\x12\x14\n" +
 	"\x05phase\x18\x01 \x01(\tR\x05phase\x12\x1a\n" +
 	"\bresource\x18\x02 \x01(\fR\bresource\x12G\n" +
 	"\aobjects\x18\x03 \x03(\v2-.autopilot.worker.v1.SyncRequest.ObjectsEntryR\aobjects\x12G\n" +
 	"\ametrics\x18\x04 \x03(\v2-.autopilot.worker.v1.SyncRequest.MetricsEntryR\ametrics\x124\n" +
-	"\x04meta\x18\x05 \x01(\v2 .autopilot.worker.v1.RequestMetaR\x04meta\x1a[\n" +
+	"\x04meta\x18\x05 \x01(\v2 .autopilot.worker.v1.RequestMetaR\x04meta\x12D\n" +
+	"\x06events\x18\x06 \x03(\v2,.autopilot.worker.v1.SyncRequest.EventsEntryR\x06events\x12D\n" +
+	"\x06traces\x18\a \x03(\v2,.autopilot.worker.v1.SyncRequest.TracesEntryR\x06traces\x1a[\n" +
 	"\fObjectsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
 	"\x05value\x18\x02 \x01(\v2\x1f.autopilot.worker.v1.ObjectListR\x05value:\x028\x01\x1a]\n" +
 	"\fMetricsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x127\n" +
-	"\x05value\x18\x02 \x01(\v2!.autopilot.worker.v1.MetricResultR\x05value:\x028\x01\"\xa8\x01\n" +
+	"\x05value\x18\x02 \x01(\v2!.autopilot.worker.v1.MetricResultR\x05value:\x028\x01\x1aY\n" +
+	"\vEventsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
+	"\x05value\x18\x02 \x01(\v2\x1e.autopilot.worker.v1.EventListR\x05value:\x028\x01\x1a[\n" +
+	"\vTracesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .autopilot.worker.v1.TraceResultR\x05value:\x028\x01\"\xa8\x01\n" +
 	"\vRequestMeta\x12\x18\n" +
 	"\aattempt\x18\x01 \x01(\rR\aattempt\x12\x10\n" +
 	"\x03tag\x18\x02 \x01(\tR\x03tag\x12(\n" +
@@ -1126,7 +1695,60 @@ const file_autopilot_worker_v1_worker_proto_rawDesc = "" +
 	"\x06Sample\x12!\n" +
 	"\ftimestamp_ms\x18\x01 \x01(\x03R\vtimestampMs\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value\x12\x15\n" +
-	"\x06is_nan\x18\x03 \x01(\bR\x05isNan\"\x86\x02\n" +
+	"\x06is_nan\x18\x03 \x01(\bR\x05isNan\"[\n" +
+	"\tEventList\x128\n" +
+	"\x05items\x18\x01 \x03(\v2\".autopilot.worker.v1.ExternalEventR\x05items\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\x84\x03\n" +
+	"\rExternalEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x18\n" +
+	"\asubject\x18\x04 \x01(\tR\asubject\x12 \n" +
+	"\ftime_unix_ms\x18\x05 \x01(\x03R\n" +
+	"timeUnixMs\x12*\n" +
+	"\x11data_content_type\x18\x06 \x01(\tR\x0fdataContentType\x12\x12\n" +
+	"\x04data\x18\a \x01(\fR\x04data\x12R\n" +
+	"\n" +
+	"extensions\x18\b \x03(\v22.autopilot.worker.v1.ExternalEvent.ExtensionsEntryR\n" +
+	"extensions\x12(\n" +
+	"\x10accepted_unix_ms\x18\t \x01(\x03R\x0eacceptedUnixMs\x1a=\n" +
+	"\x0fExtensionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x84\x02\n" +
+	"\vTraceResult\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12\x17\n" +
+	"\ano_data\x18\x02 \x01(\bR\x06noData\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x124\n" +
+	"\x05total\x18\x04 \x01(\v2\x1e.autopilot.worker.v1.SpanStatsR\x05total\x12>\n" +
+	"\n" +
+	"operations\x18\x05 \x03(\v2\x1e.autopilot.worker.v1.SpanStatsR\n" +
+	"operations\x12:\n" +
+	"\asamples\x18\x06 \x03(\v2 .autopilot.worker.v1.TraceSampleR\asamples\"\xe9\x01\n" +
+	"\tSpanStats\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
+	"\toperation\x18\x02 \x01(\tR\toperation\x12\x1d\n" +
+	"\n" +
+	"span_count\x18\x03 \x01(\x04R\tspanCount\x12\x1f\n" +
+	"\verror_count\x18\x04 \x01(\x04R\n" +
+	"errorCount\x12\x1f\n" +
+	"\verror_ratio\x18\x05 \x01(\x01R\n" +
+	"errorRatio\x12\x15\n" +
+	"\x06p50_ms\x18\x06 \x01(\x01R\x05p50Ms\x12\x15\n" +
+	"\x06p90_ms\x18\a \x01(\x01R\x05p90Ms\x12\x15\n" +
+	"\x06p99_ms\x18\b \x01(\x01R\x05p99Ms\"\xf8\x01\n" +
+	"\vTraceSample\x12\x19\n" +
+	"\btrace_id\x18\x01 \x01(\tR\atraceId\x12!\n" +
+	"\froot_service\x18\x02 \x01(\tR\vrootService\x12%\n" +
+	"\x0eroot_operation\x18\x03 \x01(\tR\rrootOperation\x12\x1f\n" +
+	"\vduration_ms\x18\x04 \x01(\x01R\n" +
+	"durationMs\x12\"\n" +
+	"\rstart_unix_ms\x18\x05 \x01(\x03R\vstartUnixMs\x12?\n" +
+	"\verror_spans\x18\x06 \x03(\v2\x1e.autopilot.worker.v1.ErrorSpanR\n" +
+	"errorSpans\"j\n" +
+	"\tErrorSpan\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
+	"\toperation\x18\x02 \x01(\tR\toperation\x12%\n" +
+	"\x0estatus_message\x18\x03 \x01(\tR\rstatusMessage\"\x86\x02\n" +
 	"\fSyncResponse\x12\x1d\n" +
 	"\n" +
 	"next_phase\x18\x01 \x01(\tR\tnextPhase\x12\x18\n" +
@@ -1177,7 +1799,7 @@ func file_autopilot_worker_v1_worker_proto_rawDescGZIP() []byte {
 }
 
 var file_autopilot_worker_v1_worker_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_autopilot_worker_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_autopilot_worker_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_autopilot_worker_v1_worker_proto_goTypes = []any{
 	(MetricResult_ResultType)(0), // 0: autopilot.worker.v1.MetricResult.ResultType
 	(Event_Severity)(0),          // 1: autopilot.worker.v1.Event.Severity
@@ -1189,41 +1811,60 @@ var file_autopilot_worker_v1_worker_proto_goTypes = []any{
 	(*MetricResult)(nil),         // 7: autopilot.worker.v1.MetricResult
 	(*Series)(nil),               // 8: autopilot.worker.v1.Series
 	(*Sample)(nil),               // 9: autopilot.worker.v1.Sample
-	(*SyncResponse)(nil),         // 10: autopilot.worker.v1.SyncResponse
-	(*Condition)(nil),            // 11: autopilot.worker.v1.Condition
-	(*Event)(nil),                // 12: autopilot.worker.v1.Event
-	(*FinalizeRequest)(nil),      // 13: autopilot.worker.v1.FinalizeRequest
-	(*FinalizeResponse)(nil),     // 14: autopilot.worker.v1.FinalizeResponse
-	nil,                          // 15: autopilot.worker.v1.SyncRequest.ObjectsEntry
-	nil,                          // 16: autopilot.worker.v1.SyncRequest.MetricsEntry
-	nil,                          // 17: autopilot.worker.v1.Series.LabelsEntry
+	(*EventList)(nil),            // 10: autopilot.worker.v1.EventList
+	(*ExternalEvent)(nil),        // 11: autopilot.worker.v1.ExternalEvent
+	(*TraceResult)(nil),          // 12: autopilot.worker.v1.TraceResult
+	(*SpanStats)(nil),            // 13: autopilot.worker.v1.SpanStats
+	(*TraceSample)(nil),          // 14: autopilot.worker.v1.TraceSample
+	(*ErrorSpan)(nil),            // 15: autopilot.worker.v1.ErrorSpan
+	(*SyncResponse)(nil),         // 16: autopilot.worker.v1.SyncResponse
+	(*Condition)(nil),            // 17: autopilot.worker.v1.Condition
+	(*Event)(nil),                // 18: autopilot.worker.v1.Event
+	(*FinalizeRequest)(nil),      // 19: autopilot.worker.v1.FinalizeRequest
+	(*FinalizeResponse)(nil),     // 20: autopilot.worker.v1.FinalizeResponse
+	nil,                          // 21: autopilot.worker.v1.SyncRequest.ObjectsEntry
+	nil,                          // 22: autopilot.worker.v1.SyncRequest.MetricsEntry
+	nil,                          // 23: autopilot.worker.v1.SyncRequest.EventsEntry
+	nil,                          // 24: autopilot.worker.v1.SyncRequest.TracesEntry
+	nil,                          // 25: autopilot.worker.v1.Series.LabelsEntry
+	nil,                          // 26: autopilot.worker.v1.ExternalEvent.ExtensionsEntry
 }
 var file_autopilot_worker_v1_worker_proto_depIdxs = []int32{
-	15, // 0: autopilot.worker.v1.SyncRequest.objects:type_name -> autopilot.worker.v1.SyncRequest.ObjectsEntry
-	16, // 1: autopilot.worker.v1.SyncRequest.metrics:type_name -> autopilot.worker.v1.SyncRequest.MetricsEntry
+	21, // 0: autopilot.worker.v1.SyncRequest.objects:type_name -> autopilot.worker.v1.SyncRequest.ObjectsEntry
+	22, // 1: autopilot.worker.v1.SyncRequest.metrics:type_name -> autopilot.worker.v1.SyncRequest.MetricsEntry
 	5,  // 2: autopilot.worker.v1.SyncRequest.meta:type_name -> autopilot.worker.v1.RequestMeta
-	0,  // 3: autopilot.worker.v1.MetricResult.type:type_name -> autopilot.worker.v1.MetricResult.ResultType
-	8,  // 4: autopilot.worker.v1.MetricResult.series:type_name -> autopilot.worker.v1.Series
-	17, // 5: autopilot.worker.v1.Series.labels:type_name -> autopilot.worker.v1.Series.LabelsEntry
-	9,  // 6: autopilot.worker.v1.Series.samples:type_name -> autopilot.worker.v1.Sample
-	11, // 7: autopilot.worker.v1.SyncResponse.conditions:type_name -> autopilot.worker.v1.Condition
-	12, // 8: autopilot.worker.v1.SyncResponse.events:type_name -> autopilot.worker.v1.Event
-	1,  // 9: autopilot.worker.v1.Event.severity:type_name -> autopilot.worker.v1.Event.Severity
-	5,  // 10: autopilot.worker.v1.FinalizeRequest.meta:type_name -> autopilot.worker.v1.RequestMeta
-	12, // 11: autopilot.worker.v1.FinalizeResponse.events:type_name -> autopilot.worker.v1.Event
-	6,  // 12: autopilot.worker.v1.SyncRequest.ObjectsEntry.value:type_name -> autopilot.worker.v1.ObjectList
-	7,  // 13: autopilot.worker.v1.SyncRequest.MetricsEntry.value:type_name -> autopilot.worker.v1.MetricResult
-	2,  // 14: autopilot.worker.v1.WorkerService.Describe:input_type -> autopilot.worker.v1.DescribeRequest
-	4,  // 15: autopilot.worker.v1.WorkerService.Sync:input_type -> autopilot.worker.v1.SyncRequest
-	13, // 16: autopilot.worker.v1.WorkerService.Finalize:input_type -> autopilot.worker.v1.FinalizeRequest
-	3,  // 17: autopilot.worker.v1.WorkerService.Describe:output_type -> autopilot.worker.v1.DescribeResponse
-	10, // 18: autopilot.worker.v1.WorkerService.Sync:output_type -> autopilot.worker.v1.SyncResponse
-	14, // 19: autopilot.worker.v1.WorkerService.Finalize:output_type -> autopilot.worker.v1.FinalizeResponse
-	17, // [17:20] is the sub-list for method output_type
-	14, // [14:17] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	23, // 3: autopilot.worker.v1.SyncRequest.events:type_name -> autopilot.worker.v1.SyncRequest.EventsEntry
+	24, // 4: autopilot.worker.v1.SyncRequest.traces:type_name -> autopilot.worker.v1.SyncRequest.TracesEntry
+	0,  // 5: autopilot.worker.v1.MetricResult.type:type_name -> autopilot.worker.v1.MetricResult.ResultType
+	8,  // 6: autopilot.worker.v1.MetricResult.series:type_name -> autopilot.worker.v1.Series
+	25, // 7: autopilot.worker.v1.Series.labels:type_name -> autopilot.worker.v1.Series.LabelsEntry
+	9,  // 8: autopilot.worker.v1.Series.samples:type_name -> autopilot.worker.v1.Sample
+	11, // 9: autopilot.worker.v1.EventList.items:type_name -> autopilot.worker.v1.ExternalEvent
+	26, // 10: autopilot.worker.v1.ExternalEvent.extensions:type_name -> autopilot.worker.v1.ExternalEvent.ExtensionsEntry
+	13, // 11: autopilot.worker.v1.TraceResult.total:type_name -> autopilot.worker.v1.SpanStats
+	13, // 12: autopilot.worker.v1.TraceResult.operations:type_name -> autopilot.worker.v1.SpanStats
+	14, // 13: autopilot.worker.v1.TraceResult.samples:type_name -> autopilot.worker.v1.TraceSample
+	15, // 14: autopilot.worker.v1.TraceSample.error_spans:type_name -> autopilot.worker.v1.ErrorSpan
+	17, // 15: autopilot.worker.v1.SyncResponse.conditions:type_name -> autopilot.worker.v1.Condition
+	18, // 16: autopilot.worker.v1.SyncResponse.events:type_name -> autopilot.worker.v1.Event
+	1,  // 17: autopilot.worker.v1.Event.severity:type_name -> autopilot.worker.v1.Event.Severity
+	5,  // 18: autopilot.worker.v1.FinalizeRequest.meta:type_name -> autopilot.worker.v1.RequestMeta
+	18, // 19: autopilot.worker.v1.FinalizeResponse.events:type_name -> autopilot.worker.v1.Event
+	6,  // 20: autopilot.worker.v1.SyncRequest.ObjectsEntry.value:type_name -> autopilot.worker.v1.ObjectList
+	7,  // 21: autopilot.worker.v1.SyncRequest.MetricsEntry.value:type_name -> autopilot.worker.v1.MetricResult
+	10, // 22: autopilot.worker.v1.SyncRequest.EventsEntry.value:type_name -> autopilot.worker.v1.EventList
+	12, // 23: autopilot.worker.v1.SyncRequest.TracesEntry.value:type_name -> autopilot.worker.v1.TraceResult
+	2,  // 24: autopilot.worker.v1.WorkerService.Describe:input_type -> autopilot.worker.v1.DescribeRequest
+	4,  // 25: autopilot.worker.v1.WorkerService.Sync:input_type -> autopilot.worker.v1.SyncRequest
+	19, // 26: autopilot.worker.v1.WorkerService.Finalize:input_type -> autopilot.worker.v1.FinalizeRequest
+	3,  // 27: autopilot.worker.v1.WorkerService.Describe:output_type -> autopilot.worker.v1.DescribeResponse
+	16, // 28: autopilot.worker.v1.WorkerService.Sync:output_type -> autopilot.worker.v1.SyncResponse
+	20, // 29: autopilot.worker.v1.WorkerService.Finalize:output_type -> autopilot.worker.v1.FinalizeResponse
+	27, // [27:30] is the sub-list for method output_type
+	24, // [24:27] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_autopilot_worker_v1_worker_proto_init() }
@@ -1237,7 +1878,7 @@ func file_autopilot_worker_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_autopilot_worker_v1_worker_proto_rawDesc), len(file_autopilot_worker_v1_worker_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   16,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -10,10 +10,14 @@ import grpc
 import pytest
 
 from autopilot_sdk import (
+    DEFAULT_MAX_ATTEMPTS,
+    SCHEDULER_CONDITIONS,
+    Condition,
     Config,
     Context,
     InputUnavailable,
     Metric,
+    MetricUnavailableError,
     Outcome,
     Sample,
     Series,
@@ -76,6 +80,48 @@ def test_metric_values() -> None:
     assert err.value.is_retryable
 
 
+def test_a_failed_query_is_retried_a_bounded_number_of_times() -> None:
+    """Prometheus down: retryable for the first calls in a row, then permanent, so that a
+    naive handler does not spin forever while its canary or fault stays in place."""
+
+    def ctx(failures: int) -> Context[Spec, Info]:
+        return Context.for_test(
+            Spec(target="web"),
+            Info,
+            metrics={"rate": Metric.failed("connection refused", query="up")},
+            resource={"status": {"failures": failures}},
+        )
+
+    for failures, retryable in [(0, True), (3, True), (4, False), (9, False)]:
+        with pytest.raises(MetricUnavailableError) as err:
+            ctx(failures).metric("rate").value()
+        assert err.value.is_retryable is retryable, failures
+        assert err.value.attempt == failures + 1
+        assert err.value.code == (
+            grpc.StatusCode.UNAVAILABLE if retryable else grpc.StatusCode.FAILED_PRECONDITION
+        )
+    assert DEFAULT_MAX_ATTEMPTS == 5
+    with pytest.raises(MetricUnavailableError) as err:
+        ctx(4).metric("rate").value(max_attempts=10)
+    assert err.value.is_retryable
+    with pytest.raises(MetricUnavailableError, match="no more retries"):
+        ctx(4).metrics["rate"].value()
+
+    # The pattern the docs show: act on it instead of waiting.
+    def analyzing(c: Context[Spec, Info]) -> Outcome:
+        try:
+            rate = c.metric("rate").value()
+        except MetricUnavailableError as unavailable:
+            if not unavailable.is_retryable:
+                return Outcome.next("RolledBack")
+            raise
+        return Outcome.stay() if rate is None else Outcome.next("Promoting")
+
+    assert analyzing(ctx(4)).next_phase == "RolledBack"
+    with pytest.raises(MetricUnavailableError):
+        analyzing(ctx(0))
+
+
 @pytest.mark.parametrize(
     ("error", "code", "retryable"),
     [
@@ -100,6 +146,24 @@ def test_outcome_takes_models_dicts_and_builders() -> None:
     assert outcome.status_info == {"checks": 2}
     with pytest.raises(WorkerError):
         Outcome.stay().output({"kind": "ConfigMap"})
+
+
+@pytest.mark.parametrize("owned", SCHEDULER_CONDITIONS)
+def test_conditions_the_scheduler_owns_are_refused_where_they_are_set(owned: str) -> None:
+    with pytest.raises(WorkerError) as err:
+        Outcome.stay().condition("Healthy", True, "Ok").condition(owned, True, "Mine")
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.message.startswith(
+        f"condition type {owned} is owned by the scheduler (it owns Ready, Progressing, "
+        "WorkerError, InputsAvailable, MetricsAvailable)"
+    )
+
+
+def test_a_condition_needs_a_type_and_others_pass() -> None:
+    with pytest.raises(WorkerError, match="a condition needs a type"):
+        Outcome.stay().condition("", True, "Ok")
+    outcome = Outcome.stay().condition("Healthy", True, "Ok")
+    assert outcome.conditions == [Condition.of("Healthy", True, "Ok")]
 
 
 def test_outputs() -> None:

@@ -13,7 +13,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
-from autopilot_sdk import Context, Finalized, Outcome, Worker, WorkerError
+from autopilot_sdk import Condition, Context, Finalized, Outcome, Worker, WorkerError
 from autopilot_sdk.proto import worker_pb2 as pb
 from autopilot_sdk.serve import Running
 from tests.conftest import Info, Spec
@@ -64,6 +64,11 @@ def checking(ctx: Context[Spec, Info]) -> Outcome:
         )
     if ctx.spec.target == "crash":
         raise KeyError("boom")
+    if ctx.spec.target == "own-condition":
+        # Around `Outcome.condition`: the service still refuses it before answering.
+        outcome = Outcome.stay()
+        outcome.conditions.append(Condition.of("MetricsAvailable", True, "Measured"))
+        return outcome
     checks = ((ctx.status_info.checks if ctx.status_info else None) or 0) + 1
     return (
         Outcome.next("Done")
@@ -134,6 +139,36 @@ def sync_request(spec: dict[str, Any], attempt: int = 1) -> pb.SyncRequest:
             ),
             "missing": pb.MetricResult(query="absent", no_data=True),
         },
+        traces={
+            "spans": pb.TraceResult(
+                query="service=web lookBack=1m limit=10",
+                total=pb.SpanStats(span_count=20, error_count=5, error_ratio=0.25, p99_ms=12),
+                operations=[
+                    pb.SpanStats(service="web", operation="GET /", span_count=10),
+                    pb.SpanStats(
+                        service="web",
+                        operation="charge",
+                        span_count=10,
+                        error_count=5,
+                        error_ratio=0.5,
+                    ),
+                ],
+                samples=[
+                    pb.TraceSample(
+                        trace_id="ab",
+                        root_service="web",
+                        root_operation="GET /",
+                        duration_ms=12.5,
+                        start_unix_ms=7,
+                        error_spans=[
+                            pb.ErrorSpan(service="web", operation="charge", status_message="no")
+                        ],
+                    )
+                ],
+            ),
+            "down": pb.TraceResult(query="service=web", error="Jaeger unreachable"),
+            "none": pb.TraceResult(no_data=True),
+        },
         meta=pb.RequestMeta(
             attempt=attempt, tag="t", deadline_unix_ms=1_700_000_000_000, generation=3
         ),
@@ -174,6 +209,16 @@ def test_sync_builds_the_context_and_answers_the_outcome(channel: grpc.Channel) 
     assert ctx.metric("one").query == "vector(3)"
     assert ctx.metric("missing").value() is None
     assert ctx.metric("nan").is_nan()
+    spans = ctx.trace("spans")
+    stats = spans.stats()
+    assert stats is not None and (stats.span_count, stats.error_ratio) == (20, 0.25)
+    worst = spans.worst_operation()
+    assert worst is not None and worst.operation == "charge"
+    assert spans.samples[0].error_spans[0].status_message == "no"
+    assert spans.samples[0].duration_ms == 12.5
+    with pytest.raises(WorkerError):
+        ctx.trace("down").stats()
+    assert ctx.trace("none").stats() is None
 
 
 @pytest.mark.parametrize(
@@ -182,6 +227,7 @@ def test_sync_builds_the_context_and_answers_the_outcome(channel: grpc.Channel) 
         ({"target": "permanent"}, grpc.StatusCode.FAILED_PRECONDITION),
         ({"target": "crash"}, grpc.StatusCode.INTERNAL),
         ({"failFirst": "not a number"}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"target": "own-condition"}, grpc.StatusCode.INVALID_ARGUMENT),
     ],
 )
 def test_errors_become_status_codes(

@@ -2,13 +2,38 @@
 
 use serde_json::Value;
 
+/// The condition types the scheduler owns and writes itself. A worker may read them but not
+/// set them: an [`Outcome`](crate::Outcome) that sets one fails the call with
+/// [`WorkerError::InvalidCondition`](crate::WorkerError::InvalidCondition) before it reaches
+/// the scheduler (which would refuse it too).
+///
+/// - `Ready`: the resource is in a final phase, or its last call succeeded;
+/// - `Progressing`: the resource is moving through its phases (`Blocked`, `Retrying`, ...);
+/// - `WorkerError`: the last worker call, or applying its result, failed;
+/// - `InputsAvailable`: every resource input of the phase could be read;
+/// - `MetricsAvailable`: every metric query of the phase succeeded.
+///
+/// # Examples
+///
+/// ```
+/// assert!(autopilot_sdk::SCHEDULER_CONDITIONS.contains(&"MetricsAvailable"));
+/// ```
+pub const SCHEDULER_CONDITIONS: &[&str] = &[
+    "Ready",
+    "Progressing",
+    "WorkerError",
+    "InputsAvailable",
+    "MetricsAvailable",
+];
+
 /// A status condition, in the shape of `metav1.Condition` without the fields the scheduler
 /// fills in (`lastTransitionTime`, `observedGeneration`).
 ///
 /// Handlers read the resource's current conditions with
 /// [`Context::conditions`](crate::Context::conditions) and set new ones with
 /// [`Outcome::condition`](crate::Outcome::condition); the scheduler merges them by type with
-/// its own. The scheduler owns the types `Ready`, `Progressing` and `WorkerError`.
+/// its own. The scheduler owns the types in [`SCHEDULER_CONDITIONS`] (`Ready`, `Progressing`,
+/// `WorkerError`, `InputsAvailable`, `MetricsAvailable`): setting one fails the call.
 ///
 /// # Examples
 ///
@@ -64,6 +89,24 @@ impl Condition {
     /// ```
     pub fn is_true(&self) -> bool {
         self.status == ConditionStatus::True
+    }
+
+    /// Why a worker may not set this condition, or `None` when it may: its type is empty or
+    /// owned by the scheduler.
+    pub(crate) fn refusal(&self) -> Option<String> {
+        if self.type_.is_empty() {
+            return Some("a condition needs a type".to_owned());
+        }
+        SCHEDULER_CONDITIONS
+            .contains(&self.type_.as_str())
+            .then(|| {
+                format!(
+                    "condition type {} is owned by the scheduler (it owns {}); give the \
+                 condition a type of the operator's own, such as Healthy or Analyzed",
+                    self.type_,
+                    SCHEDULER_CONDITIONS.join(", ")
+                )
+            })
     }
 
     /// Reads `status.conditions` of a resource. Lenient on purpose: the scheduler and other
@@ -169,6 +212,25 @@ mod tests {
             ]
         );
         assert!(Condition::list_from_resource(&json!({"spec": {}})).is_empty());
+    }
+
+    #[test]
+    fn conditions_the_scheduler_owns_are_refused() {
+        for type_ in SCHEDULER_CONDITIONS {
+            let refusal = Condition::new(*type_, true, "R", "").refusal().unwrap();
+            assert!(
+                refusal.starts_with(&format!(
+                    "condition type {type_} is owned by the scheduler (it owns Ready, \
+                     Progressing, WorkerError, InputsAvailable, MetricsAvailable)"
+                )),
+                "{refusal}"
+            );
+        }
+        assert_eq!(
+            Condition::new("", true, "R", "").refusal().as_deref(),
+            Some("a condition needs a type")
+        );
+        assert_eq!(Condition::new("Healthy", true, "R", "").refusal(), None);
     }
 
     #[test]

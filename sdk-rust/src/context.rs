@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use crate::{Condition, Metric, WorkerError};
+use crate::{Condition, ExternalEvent, Metric, Trace, WorkerError};
 
 /// What a phase handler is given: the custom resource with its spec and statusInfo already
 /// typed, the phase's inputs, and facts about the call.
@@ -45,6 +45,8 @@ pub struct Context<S = Value, I = Value> {
     annotations: BTreeMap<String, String>,
     objects: BTreeMap<String, Input>,
     metrics: BTreeMap<String, Metric>,
+    traces: BTreeMap<String, Trace>,
+    events: BTreeMap<String, Result<Vec<ExternalEvent>, String>>,
     attempt: u32,
     tag: String,
     deadline: Option<SystemTime>,
@@ -356,6 +358,56 @@ impl<S, I> Context<S, I> {
         self.metrics.get(key).ok_or_else(|| self.missing(key))
     }
 
+    /// The result of the trace query named `key` in `autopilot.yaml`. A search that failed is
+    /// still returned (its [`error`](Trace::error) is set and [`Trace::stats`] fails).
+    ///
+    /// # Errors
+    ///
+    /// [`WorkerError::MissingInput`] when the request has no trace query of that name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use autopilot_sdk::{Context, SpanStats, Trace};
+    /// let spans = Trace::from_operations([SpanStats::new("web", "GET /").spans(10, 0)]);
+    /// let ctx: Context = Context::builder().trace("canary-spans", spans).build().unwrap();
+    /// assert_eq!(ctx.trace("canary-spans").unwrap().total.span_count, 10);
+    /// assert!(ctx.trace("other").is_err());
+    /// ```
+    pub fn trace(&self, key: &str) -> Result<&Trace, WorkerError> {
+        self.traces.get(key).ok_or_else(|| self.missing(key))
+    }
+
+    /// The pending events of the event source named `key` in `autopilot.yaml`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// - [`WorkerError::MissingInput`] when the phase does not list the source among its
+    ///   inputs.
+    /// - [`WorkerError::InputUnavailable`] when the scheduler could not read the stored events.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use autopilot_sdk::{Context, ExternalEvent};
+    /// let ctx: Context = Context::builder()
+    ///     .events("approval", vec![ExternalEvent::new("r-1", "approval", "approval")])
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(ctx.events("approval").unwrap()[0].id, "r-1");
+    /// assert!(ctx.events("pr-merged").is_err());
+    /// ```
+    pub fn events(&self, key: &str) -> Result<&[ExternalEvent], WorkerError> {
+        match self.events.get(key) {
+            Some(Ok(items)) => Ok(items),
+            Some(Err(message)) => Err(WorkerError::InputUnavailable {
+                key: key.to_owned(),
+                message: message.clone(),
+            }),
+            None => Err(self.missing(key)),
+        }
+    }
+
     fn missing(&self, key: &str) -> WorkerError {
         WorkerError::MissingInput {
             phase: self.phase.clone(),
@@ -464,6 +516,8 @@ pub struct ContextBuilder<S = Value, I = Value> {
     pub(crate) resource: Value,
     pub(crate) objects: BTreeMap<String, Input>,
     pub(crate) metrics: BTreeMap<String, Metric>,
+    pub(crate) traces: BTreeMap<String, Trace>,
+    pub(crate) events: BTreeMap<String, Result<Vec<ExternalEvent>, String>>,
     pub(crate) attempt: u32,
     pub(crate) tag: String,
     pub(crate) deadline: Option<SystemTime>,
@@ -498,6 +552,8 @@ impl<S, I> ContextBuilder<S, I> {
             }),
             objects: BTreeMap::new(),
             metrics: BTreeMap::new(),
+            traces: BTreeMap::new(),
+            events: BTreeMap::new(),
             attempt: 1,
             tag: String::new(),
             deadline: None,
@@ -753,6 +809,53 @@ impl<S, I> ContextBuilder<S, I> {
         self
     }
 
+    /// Sets the pending events of the event source `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = autopilot_sdk::Context::<serde_json::Value>::builder().events(
+    ///     "pr-merged",
+    ///     vec![autopilot_sdk::ExternalEvent::new("d-1", "https://github.com/o/r", "pull_request.closed")],
+    /// );
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn events(mut self, key: impl Into<String>, events: Vec<ExternalEvent>) -> Self {
+        self.events.insert(key.into(), Ok(events));
+        self
+    }
+
+    /// Marks the events of source `key` as ones the scheduler could not read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use autopilot_sdk::{Context, WorkerError};
+    /// let ctx: Context = Context::builder().events_unavailable("approval", "API server down").build().unwrap();
+    /// assert!(matches!(ctx.events("approval"), Err(WorkerError::InputUnavailable { .. })));
+    /// ```
+    #[must_use]
+    pub fn events_unavailable(mut self, key: impl Into<String>, error: impl Into<String>) -> Self {
+        self.events.insert(key.into(), Err(error.into()));
+        self
+    }
+
+    /// Sets the result of the trace query `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = autopilot_sdk::Context::<serde_json::Value>::builder()
+    ///     .trace("canary-spans", autopilot_sdk::Trace::no_data());
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn trace(mut self, key: impl Into<String>, trace: Trace) -> Self {
+        self.traces.insert(key.into(), trace);
+        self
+    }
+
     /// Sets the attempt number (1 for the first call).
     ///
     /// # Examples
@@ -938,6 +1041,8 @@ impl<S: DeserializeOwned, I: DeserializeOwned> ContextBuilder<S, I> {
             annotations,
             objects: self.objects,
             metrics: self.metrics,
+            traces: self.traces,
+            events: self.events,
             attempt: self.attempt,
             tag: self.tag,
             deadline: self.deadline,

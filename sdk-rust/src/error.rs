@@ -85,6 +85,16 @@ pub enum WorkerError {
         /// The scheduler's explanation.
         message: String,
     },
+    /// The outcome sets a condition the worker may not set: its type is owned by the scheduler
+    /// (see [`SCHEDULER_CONDITIONS`](crate::SCHEDULER_CONDITIONS)) or empty. A bug in the
+    /// worker, caught before the scheduler refuses the reply. Permanent: sent as `INTERNAL`.
+    #[error("{message}")]
+    InvalidCondition {
+        /// The condition's type.
+        type_: String,
+        /// Which rule it breaks.
+        message: String,
+    },
     /// An output is not a Kubernetes object the scheduler can apply (no `apiVersion`, `kind` or
     /// `metadata.name`, or it failed to serialize). A bug in the worker. Permanent: sent as
     /// `INTERNAL`.
@@ -193,7 +203,7 @@ impl WorkerError {
             | Self::Json(_)
             | Self::Decode { .. }
             | Self::MissingInput { .. } => Code::InvalidArgument,
-            Self::InvalidOutput { .. } => Code::Internal,
+            Self::InvalidOutput { .. } | Self::InvalidCondition { .. } => Code::Internal,
         }
     }
 

@@ -18,8 +18,8 @@ use tracing::Instrument;
 
 use crate::context::Input;
 use crate::{
-    Condition, Context, ContextBuilder, Event, Finalized, Metric, MetricKind, Outcome, Sample,
-    Series, Severity, Worker, WorkerError,
+    Condition, Context, ContextBuilder, Event, ExternalEvent, Finalized, Metric, MetricKind,
+    Outcome, Sample, Series, Severity, SpanStats, Trace, TraceSample, Worker, WorkerError,
 };
 
 /// The capabilities announced in `Describe`.
@@ -252,6 +252,23 @@ pub(crate) fn sync_context<S: DeserializeOwned, I: DeserializeOwned>(
         .into_iter()
         .map(|(key, metric)| (key, metric_from_pb(metric)))
         .collect();
+    builder.traces = request
+        .traces
+        .into_iter()
+        .map(|(key, trace)| (key, trace_from_pb(trace)))
+        .collect();
+    builder.events = request
+        .events
+        .into_iter()
+        .map(|(key, list)| {
+            let events = if list.error.is_empty() {
+                Ok(list.items.into_iter().map(ExternalEvent::from_pb).collect())
+            } else {
+                Err(list.error)
+            };
+            (key, events)
+        })
+        .collect();
     builder.build()
 }
 
@@ -265,6 +282,38 @@ pub(crate) fn finalize_context<S: DeserializeOwned, I: DeserializeOwned>(
         .unwrap_or_default()
         .to_owned();
     builder_with_meta(phase, resource, request.meta, traceparent).build()
+}
+
+fn stats_from_pb(s: pb::SpanStats) -> SpanStats {
+    let mut out = SpanStats::new(s.service, s.operation)
+        .spans(s.span_count, s.error_count)
+        .latency(s.p50_ms, s.p90_ms, s.p99_ms);
+    // The scheduler's ratio is authoritative (it is the same, unless a sender computed it
+    // otherwise).
+    out.error_ratio = s.error_ratio;
+    out
+}
+
+fn trace_from_pb(trace: pb::TraceResult) -> Trace {
+    let mut out = Trace::default().with_query(trace.query);
+    out.no_data = trace.no_data;
+    out.error = (!trace.error.is_empty()).then_some(trace.error);
+    out.total = trace.total.map(stats_from_pb).unwrap_or_default();
+    out.operations = trace.operations.into_iter().map(stats_from_pb).collect();
+    out.samples = trace
+        .samples
+        .into_iter()
+        .map(|s| {
+            let mut sample = TraceSample::new(s.trace_id, s.root_service, s.root_operation);
+            sample.duration_ms = s.duration_ms;
+            sample.start_unix_ms = s.start_unix_ms;
+            for e in s.error_spans {
+                sample = sample.error_span(e.service, e.operation, e.status_message);
+            }
+            sample
+        })
+        .collect();
+    out
 }
 
 fn metric_from_pb(metric: pb::MetricResult) -> Metric {
@@ -322,6 +371,16 @@ pub(crate) fn sync_response<I: Serialize>(
     outcome: Outcome<I>,
 ) -> Result<pb::SyncResponse, WorkerError> {
     let parts = outcome.into_parts();
+    if let Some((c, message)) = parts
+        .conditions
+        .iter()
+        .find_map(|c| c.refusal().map(|m| (c, m)))
+    {
+        return Err(WorkerError::InvalidCondition {
+            type_: c.type_.clone(),
+            message,
+        });
+    }
     let outputs = parts
         .outputs
         .iter()
@@ -437,6 +496,7 @@ mod tests {
                 generation: 3,
                 operator_name: "canary".into(),
             }),
+            ..Default::default()
         }
     }
 
@@ -487,6 +547,76 @@ mod tests {
     }
 
     #[test]
+    fn trace_results_become_typed_traces() {
+        let mut request = sync_request();
+        let stats = |op: &str, spans, errors| pb::SpanStats {
+            service: if op.is_empty() { "" } else { "web" }.into(),
+            operation: op.into(),
+            span_count: spans,
+            error_count: errors,
+            error_ratio: errors as f64 / spans as f64,
+            p50_ms: 5.0,
+            p90_ms: 9.0,
+            p99_ms: 12.0,
+        };
+        request.traces = HashMap::from([
+            (
+                "spans".to_owned(),
+                pb::TraceResult {
+                    query: "service=web lookBack=1m limit=10".into(),
+                    total: Some(stats("", 20, 5)),
+                    operations: vec![stats("GET /", 10, 0), stats("charge", 10, 5)],
+                    samples: vec![pb::TraceSample {
+                        trace_id: "ab".into(),
+                        root_service: "web".into(),
+                        root_operation: "GET /".into(),
+                        duration_ms: 12.5,
+                        start_unix_ms: 7,
+                        error_spans: vec![pb::ErrorSpan {
+                            service: "web".into(),
+                            operation: "charge".into(),
+                            status_message: "declined".into(),
+                        }],
+                    }],
+                    ..Default::default()
+                },
+            ),
+            (
+                "down".to_owned(),
+                pb::TraceResult {
+                    query: "service=web".into(),
+                    error: "Jaeger unreachable".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "none".to_owned(),
+                pb::TraceResult {
+                    no_data: true,
+                    ..Default::default()
+                },
+            ),
+        ]);
+        let ctx: Context = sync_context(request, None).unwrap();
+        let spans = ctx.trace("spans").unwrap();
+        assert_eq!(spans.query, "service=web lookBack=1m limit=10");
+        assert_eq!(spans.stats().unwrap().unwrap().error_ratio, 0.25);
+        assert_eq!(spans.worst_operation().unwrap().operation, "charge");
+        let sample = &spans.samples[0];
+        assert_eq!((sample.duration_ms, sample.start_unix_ms), (12.5, 7));
+        assert_eq!(sample.error_spans[0].status_message, "declined");
+        assert!(
+            ctx.trace("down")
+                .unwrap()
+                .stats()
+                .unwrap_err()
+                .is_retryable()
+        );
+        assert_eq!(ctx.trace("none").unwrap().stats().unwrap(), None);
+        assert!(ctx.trace("other").is_err());
+    }
+
+    #[test]
     fn missing_meta_and_zero_values_mean_not_set() {
         let mut request = sync_request();
         request.meta = None;
@@ -514,6 +644,23 @@ mod tests {
         let err = sync_context::<Value, Value>(request, None).unwrap_err();
         assert!(
             err.to_string().starts_with("field SyncRequest.resource"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_outcome_setting_a_scheduler_condition_is_refused_before_it_is_sent() {
+        let outcome = Outcome::<Value>::next("Promoting")
+            .condition("Healthy", true, "Fine", "")
+            .condition("MetricsAvailable", true, "QueriesSucceeded", "all good");
+        let err = sync_response(outcome).unwrap_err();
+        assert!(
+            matches!(&err, WorkerError::InvalidCondition { type_, .. } if type_ == "MetricsAvailable")
+        );
+        assert_eq!(err.code(), tonic::Code::Internal);
+        assert!(
+            err.to_string()
+                .starts_with("condition type MetricsAvailable is owned by the scheduler"),
             "{err}"
         );
     }

@@ -108,18 +108,22 @@
 mod condition;
 mod context;
 mod error;
+mod external;
 mod grpc;
 mod metric;
 mod outcome;
 pub mod outputs;
 pub mod serve;
+mod trace;
 mod worker;
 
-pub use condition::{Condition, ConditionStatus};
+pub use condition::{Condition, ConditionStatus, SCHEDULER_CONDITIONS};
 pub use context::{Context, ContextBuilder};
 pub use error::WorkerError;
+pub use external::ExternalEvent;
 pub use metric::{Metric, MetricKind, MetricValue, Sample, Series};
 pub use outcome::{Event, Finalized, Outcome, Severity};
+pub use trace::{ErrorSpan, SpanStats, Trace, TraceSample};
 pub use worker::Worker;
 
 /// The wire contract this SDK implements, for code that needs the generated types.

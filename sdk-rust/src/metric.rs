@@ -246,7 +246,11 @@ impl Metric {
     ///
     /// # Errors
     ///
-    /// - [`WorkerError::Retryable`] when the query failed ([`error`](Self::error) is set).
+    /// - [`WorkerError::Retryable`] when the query failed ([`error`](Self::error) is set). The
+    ///   scheduler retries it with backoff, without limit unless `autopilot-operator.yaml` sets
+    ///   `retry.maxAttempts`: a phase that guards a canary or an injected fault should match it
+    ///   and act (for example roll back once [`Context::attempt`](crate::Context::attempt) is
+    ///   high) rather than return it with `?`.
     /// - [`WorkerError::Invalid`] when the result has more than one series: aggregate in PromQL
     ///   (`sum(...)`) or read [`series`](Self::series).
     ///

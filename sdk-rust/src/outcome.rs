@@ -40,7 +40,7 @@ use crate::{Condition, ConditionStatus, WorkerError};
 ///             ("web", Some("canary"), 80, weight),
 ///         ]))?
 ///         .status(Info { weight })
-///         .condition("Progressing", true, "WeightShifted", format!("canary at {weight}%"))
+///         .condition("Shifted", true, "WeightShifted", format!("canary at {weight}%"))
 ///         .event_normal("WeightShifted", format!("canary weight is now {weight}%"))
 ///         .requeue_after(Duration::from_secs(30)))
 /// }
@@ -158,7 +158,9 @@ impl<I> Outcome<I> {
     }
 
     /// Sets a condition on `.status.conditions` (merged by type with the scheduler's own).
-    /// `status` is a `bool` or a [`ConditionStatus`].
+    /// `status` is a `bool` or a [`ConditionStatus`]. A type the scheduler owns
+    /// ([`SCHEDULER_CONDITIONS`](crate::SCHEDULER_CONDITIONS)) fails the call with
+    /// [`WorkerError::InvalidCondition`](crate::WorkerError::InvalidCondition).
     ///
     /// # Examples
     ///

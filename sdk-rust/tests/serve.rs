@@ -198,6 +198,7 @@ fn sync_request(phase: &str, spec: Value) -> pb::SyncRequest {
             generation: 2,
             operator_name: "canary".into(),
         }),
+        ..Default::default()
     }
 }
 

@@ -3,9 +3,41 @@
 /** "True", "False" or "Unknown". */
 export type ConditionStatus = "True" | "False" | "Unknown";
 
+/**
+ * The condition types the scheduler owns and writes itself. A worker may read them but not set
+ * them: `Outcome.condition` throws a `WorkerError` (kind `invalidCondition`) for one, before the
+ * scheduler would refuse it.
+ * - `Ready`: the resource is in a final phase, or its last call succeeded;
+ * - `Progressing`: the resource is moving through its phases (`Blocked`, `Retrying`, ...);
+ * - `WorkerError`: the last worker call, or applying its result, failed;
+ * - `InputsAvailable`: every resource input of the phase could be read;
+ * - `MetricsAvailable`: every metric query of the phase succeeded.
+ */
+export const SCHEDULER_CONDITIONS: readonly string[] = Object.freeze([
+  "Ready",
+  "Progressing",
+  "WorkerError",
+  "InputsAvailable",
+  "MetricsAvailable",
+]);
+
+/** Why a worker may not set a condition of `type`, or undefined when it may. */
+export function conditionRefusal(type: string): string | undefined {
+  if (type === "") {
+    return "a condition needs a type";
+  }
+  if (SCHEDULER_CONDITIONS.includes(type)) {
+    return (
+      `condition type ${type} is owned by the scheduler (it owns ${SCHEDULER_CONDITIONS.join(", ")}); ` +
+      "give the condition a type of the operator's own, such as Healthy or Analyzed"
+    );
+  }
+  return undefined;
+}
+
 /** A status condition, in the shape of metav1.Condition (the scheduler adds the times). */
 export interface Condition {
-  /** CamelCase type, for example "Healthy". The scheduler owns Ready, Progressing and WorkerError. */
+  /** CamelCase type, for example "Healthy". The scheduler owns those in SCHEDULER_CONDITIONS. */
   type: string;
   status: ConditionStatus;
   /** CamelCase reason. */

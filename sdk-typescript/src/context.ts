@@ -2,7 +2,9 @@
 
 import { Condition } from "./condition";
 import { WorkerError } from "./errors";
+import { EventInput, ExternalEvent } from "./external";
 import { Metric } from "./metric";
+import { Trace } from "./trace";
 
 /** A Kubernetes object as JSON. */
 export type KubeObject = Record<string, unknown> & {
@@ -42,6 +44,10 @@ export interface ContextInit<S, I> {
   objects?: Record<string, ObjectInput>;
   /** Query results by query name. */
   metrics?: Record<string, Metric>;
+  /** Trace query results by trace query name. */
+  traces?: Record<string, Trace>;
+  /** Pending external events by event source name. */
+  events?: Record<string, EventInput>;
   attempt?: number;
   tag?: string;
   deadline?: Date;
@@ -81,6 +87,8 @@ export class Context<S = Record<string, unknown>, I = Record<string, unknown>> {
   readonly traceparent: string | undefined;
   private readonly inputs: Record<string, ObjectInput>;
   private readonly queries: Record<string, Metric>;
+  private readonly traceResults: Record<string, Trace>;
+  private readonly externalEvents: Record<string, EventInput>;
 
   constructor(init: ContextInit<S, I>) {
     const resource: KubeObject = structuredClone(
@@ -103,6 +111,8 @@ export class Context<S = Record<string, unknown>, I = Record<string, unknown>> {
     this.conditions = status.conditions ?? [];
     this.inputs = init.objects ?? {};
     this.queries = init.metrics ?? {};
+    this.traceResults = init.traces ?? {};
+    this.externalEvents = init.events ?? {};
     this.attempt = init.attempt ?? 1;
     this.tag = init.tag ?? "";
     this.deadline = init.deadline;
@@ -175,5 +185,41 @@ export class Context<S = Record<string, unknown>, I = Record<string, unknown>> {
       );
     }
     return metric;
+  }
+
+  /**
+   * The result of the trace query named `key`.
+   *
+   * @throws {WorkerError} `missingInput` when the phase does not read that trace query.
+   */
+  trace(key: string): Trace {
+    const trace = this.traceResults[key];
+    if (trace === undefined) {
+      throw new WorkerError(
+        "missingInput",
+        `the request has no trace query named ${JSON.stringify(key)}; is it among the inputs of phase ${JSON.stringify(this.phase)}?`,
+      );
+    }
+    return trace;
+  }
+
+  /**
+   * The pending events of the event source named `key` in autopilot.yaml, oldest first.
+   *
+   * @throws {WorkerError} `missingInput` when the phase does not list that source among its
+   *   inputs; `inputUnavailable` (retryable) when the scheduler could not read the events.
+   */
+  events(key: string): readonly ExternalEvent[] {
+    const input = this.externalEvents[key];
+    if (input === undefined) {
+      throw new WorkerError(
+        "missingInput",
+        `the request has no event source named ${JSON.stringify(key)}; is it among the inputs of phase ${JSON.stringify(this.phase)}?`,
+      );
+    }
+    if (!Array.isArray(input)) {
+      throw new WorkerError("inputUnavailable", `events of ${JSON.stringify(key)} could not be read: ${input.error}`);
+    }
+    return input;
   }
 }

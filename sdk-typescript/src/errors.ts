@@ -10,7 +10,7 @@ export const RETRY_AFTER_TRAILER = "autopilot-retry-after-ms";
  * - `retryable` and `inputUnavailable` are sent as UNAVAILABLE and retried with backoff;
  * - `permanent` is sent as FAILED_PRECONDITION and shown in the resource's WorkerError condition;
  * - `invalid`, `decode` and `missingInput` are sent as INVALID_ARGUMENT (permanent);
- * - `invalidOutput` (a bug in the worker) is sent as INTERNAL (permanent).
+ * - `invalidOutput` and `invalidCondition` (bugs in the worker) are sent as INTERNAL (permanent).
  */
 export type WorkerErrorKind =
   | "retryable"
@@ -19,7 +19,8 @@ export type WorkerErrorKind =
   | "decode"
   | "missingInput"
   | "inputUnavailable"
-  | "invalidOutput";
+  | "invalidOutput"
+  | "invalidCondition";
 
 const CODES: Record<WorkerErrorKind, status> = {
   retryable: status.UNAVAILABLE,
@@ -29,6 +30,7 @@ const CODES: Record<WorkerErrorKind, status> = {
   decode: status.INVALID_ARGUMENT,
   missingInput: status.INVALID_ARGUMENT,
   invalidOutput: status.INTERNAL,
+  invalidCondition: status.INTERNAL,
 };
 
 /**

@@ -7,10 +7,12 @@
  * test builds a Context and calls them, with no gRPC in sight.
  */
 
-export { Condition, ConditionStatus, condition } from "./condition";
+export { Condition, ConditionStatus, SCHEDULER_CONDITIONS, condition, conditionRefusal } from "./condition";
 export { Context, ContextInit, KubeObject, ObjectInput, ObjectMeta } from "./context";
+export { EventInput, ExternalEvent, eventData, jsonEvent } from "./external";
 export { RETRY_AFTER_TRAILER, WorkerError, WorkerErrorKind, isRetryableCode } from "./errors";
 export { Metric, MetricKind, MetricValue, Sample, Series } from "./metric";
+export { ErrorSpan, SpanStats, Trace, TraceSample, spanStats } from "./trace";
 export { Event, Finalized, ObjectBuilder, Outcome, Severity } from "./outcome";
 export { FinalizeHandler, PROTOCOL_VERSION, PhaseHandler, Worker } from "./worker";
 export { Config, RunningWorker, Tls, configFromEnv, serve } from "./serve";

@@ -69,6 +69,9 @@ export class Metric {
    * The single value of a scalar, or of a vector/matrix with one series (its latest sample).
    *
    * @throws {WorkerError} retryable when the query failed; invalid when it returned several series.
+   * The scheduler retries a retryable error with backoff, without limit unless
+   * autopilot-operator.yaml sets retry.maxAttempts: a phase that guards a canary or an injected
+   * fault should catch a failed query and act (for example roll back once `ctx.attempt` is high).
    */
   value(): MetricValue {
     if (this.error !== undefined) {

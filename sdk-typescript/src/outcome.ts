@@ -1,6 +1,6 @@
 /** Outcome and Finalized: what a handler answers. */
 
-import { Condition, condition } from "./condition";
+import { Condition, condition, conditionRefusal } from "./condition";
 import { KubeObject } from "./context";
 import { WorkerError } from "./errors";
 
@@ -80,8 +80,16 @@ export class Outcome<I = Record<string, unknown>> {
     return this;
   }
 
-  /** Set a condition on the resource: status True when `ok`, else False. */
+  /**
+   * Set a condition on the resource: status True when `ok`, else False. Throws a `WorkerError`
+   * (`invalidCondition`, sent as INTERNAL) for a type the scheduler owns (SCHEDULER_CONDITIONS:
+   * Ready, Progressing, WorkerError, InputsAvailable, MetricsAvailable) or an empty one.
+   */
   condition(type: string, ok: boolean, reason: string, message = ""): this {
+    const refusal = conditionRefusal(type);
+    if (refusal !== undefined) {
+      throw new WorkerError("invalidCondition", refusal);
+    }
     this._conditions.push(condition(type, ok, reason, message));
     return this;
   }

@@ -87,11 +87,65 @@ export interface MetricResult {
   error: string;
 }
 
+export interface WireSpanStats {
+  service: string;
+  operation: string;
+  spanCount: Long;
+  errorCount: Long;
+  errorRatio: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+}
+
+export interface WireErrorSpan {
+  service: string;
+  operation: string;
+  statusMessage: string;
+}
+
+export interface WireTraceSample {
+  traceId: string;
+  rootService: string;
+  rootOperation: string;
+  durationMs: number;
+  startUnixMs: Long;
+  errorSpans: WireErrorSpan[];
+}
+
+export interface TraceResult {
+  query: string;
+  noData: boolean;
+  error: string;
+  total: WireSpanStats | null;
+  operations: WireSpanStats[];
+  samples: WireTraceSample[];
+}
+
+export interface WireExternalEvent {
+  id: string;
+  source: string;
+  type: string;
+  subject: string;
+  timeUnixMs: Long;
+  dataContentType: string;
+  data: Uint8Array;
+  extensions: Record<string, string>;
+  acceptedUnixMs: Long;
+}
+
+export interface EventList {
+  items: WireExternalEvent[];
+  error: string;
+}
+
 export interface SyncRequest {
   phase: string;
   resource: Uint8Array;
   objects: Record<string, ObjectList>;
   metrics: Record<string, MetricResult>;
+  traces: Record<string, TraceResult>;
+  events: Record<string, EventList>;
   meta: RequestMeta | null;
 }
 
@@ -153,16 +207,26 @@ function syncRequestDeserializer(): (bytes: Buffer) => SyncRequest {
   const request = root.lookupType("autopilot.worker.v1.SyncRequest");
   const objectList = root.lookupType("autopilot.worker.v1.ObjectList");
   const metricResult = root.lookupType("autopilot.worker.v1.MetricResult");
+  const traceResult = root.lookupType("autopilot.worker.v1.TraceResult");
+  const eventList = root.lookupType("autopilot.worker.v1.EventList");
   return (bytes) => {
     const message = request.decode(bytes) as unknown as {
       objects?: Record<string, protobuf.Message | null>;
       metrics?: Record<string, protobuf.Message | null>;
+      traces?: Record<string, protobuf.Message | null>;
+      events?: Record<string, protobuf.Message | null>;
     };
     for (const [key, value] of Object.entries(message.objects ?? {})) {
       if (value === null) message.objects![key] = objectList.create();
     }
     for (const [key, value] of Object.entries(message.metrics ?? {})) {
       if (value === null) message.metrics![key] = metricResult.create();
+    }
+    for (const [key, value] of Object.entries(message.traces ?? {})) {
+      if (value === null) message.traces![key] = traceResult.create();
+    }
+    for (const [key, value] of Object.entries(message.events ?? {})) {
+      if (value === null) message.events![key] = eventList.create();
     }
     return request.toObject(message as unknown as protobuf.Message, LOADER_OPTIONS as protobuf.IConversionOptions) as SyncRequest;
   };

@@ -3,7 +3,9 @@
 import { Condition, ConditionStatus } from "./condition";
 import { Context, KubeObject, ObjectInput } from "./context";
 import { WorkerError } from "./errors";
+import { EventInput, fromWire } from "./external";
 import { Metric, MetricKind } from "./metric";
+import { SpanStats, Trace } from "./trace";
 import { Event, Finalized, Outcome } from "./outcome";
 import * as wire from "./wire";
 
@@ -92,11 +94,21 @@ export class Worker<S = Record<string, unknown>, I = Record<string, unknown>> {
     for (const [key, result] of Object.entries(request.metrics ?? {})) {
       metrics[key] = toMetric(result);
     }
+    const traces: Record<string, Trace> = {};
+    for (const [key, result] of Object.entries(request.traces ?? {})) {
+      traces[key] = toTrace(result);
+    }
+    const events: Record<string, EventInput> = {};
+    for (const [key, list] of Object.entries(request.events ?? {})) {
+      events[key] = list.error ? { error: list.error } : list.items.map(fromWire);
+    }
     const ctx = new Context<S, I>({
       phase: request.phase,
       resource: parseJson(request.resource, "resource") as KubeObject,
       objects,
       metrics,
+      traces,
+      events,
       ...metaInit(request.meta),
       traceparent,
     });
@@ -187,6 +199,38 @@ function toMetric(result: wire.MetricResult): Metric {
     })),
   }));
   return new Metric(result.query, KINDS[result.type] ?? "unspecified", series, result.noData, result.error || undefined);
+}
+
+function toStats(s: wire.WireSpanStats | null): SpanStats {
+  return {
+    service: s?.service ?? "",
+    operation: s?.operation ?? "",
+    spanCount: Number(s?.spanCount ?? 0),
+    errorCount: Number(s?.errorCount ?? 0),
+    errorRatio: s?.errorRatio ?? 0,
+    p50Ms: s?.p50Ms ?? 0,
+    p90Ms: s?.p90Ms ?? 0,
+    p99Ms: s?.p99Ms ?? 0,
+  };
+}
+
+function toTrace(result: wire.TraceResult): Trace {
+  const samples = (result.samples ?? []).map((s) => ({
+    traceId: s.traceId,
+    rootService: s.rootService,
+    rootOperation: s.rootOperation,
+    durationMs: s.durationMs,
+    startUnixMs: Number(s.startUnixMs),
+    errorSpans: (s.errorSpans ?? []).map((e) => ({ service: e.service, operation: e.operation, statusMessage: e.statusMessage })),
+  }));
+  return new Trace(
+    result.query,
+    result.noData,
+    result.error || undefined,
+    toStats(result.total),
+    (result.operations ?? []).map(toStats),
+    samples,
+  );
 }
 
 function toWireCondition(c: Condition): wire.WireCondition {

@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { Context, Finalized, Metric, Outcome, Worker, WorkerError, configFromEnv, outputs, serve } from "../src";
+import { Context, Finalized, Metric, Outcome, SCHEDULER_CONDITIONS, Trace, Worker, WorkerError, configFromEnv, outputs, serve, spanStats } from "../src";
 import { loadDefinitions } from "../src/wire";
 
 interface Spec {
@@ -110,6 +110,25 @@ describe("Outcome", () => {
         (e: WorkerError) => e.kind === "invalidOutput" && e.message === `output 1 is not an applicable Kubernetes object: ${field} is missing or empty`,
       );
     }
+  });
+
+  it("refuses conditions the scheduler owns where they are set", () => {
+    assert.deepEqual(SCHEDULER_CONDITIONS, ["Ready", "Progressing", "WorkerError", "InputsAvailable", "MetricsAvailable"]);
+    for (const owned of SCHEDULER_CONDITIONS) {
+      assert.throws(
+        () => Outcome.stay().condition("Healthy", true, "Ok").condition(owned, true, "Mine"),
+        (e: WorkerError) =>
+          e.kind === "invalidCondition" &&
+          e.code === grpc.status.INTERNAL &&
+          e.message.startsWith(
+            `condition type ${owned} is owned by the scheduler (it owns Ready, Progressing, WorkerError, InputsAvailable, MetricsAvailable)`,
+          ),
+      );
+    }
+    assert.throws(
+      () => Outcome.stay().condition("", true, "Ok"),
+      (e: WorkerError) => e.kind === "invalidCondition" && e.message === "a condition needs a type",
+    );
   });
 });
 
@@ -297,6 +316,48 @@ describe("serve", () => {
       await running.shutdown();
     }
     await running.closed;
+  });
+
+  it("hands trace results to handlers typed", async () => {
+    const seen: Trace[] = [];
+    const worker = new Worker<Spec, Info>("traced").phase("Judging", (ctx) => {
+      seen.push(ctx.trace("spans"), ctx.trace("down"), ctx.trace("none"));
+      return Outcome.stay<Info>();
+    });
+    const running = await serve(worker, { address: "127.0.0.1:0", maxMessageBytes: 1 << 20, handleSignals: false });
+    const c = client(`127.0.0.1:${running.port}`);
+    try {
+      const resource = Buffer.from(JSON.stringify({ apiVersion: "x/v1", kind: "Probe", metadata: { name: "p" }, spec: { target: "web" } }));
+      await c.call("Sync", {
+        phase: "Judging",
+        resource,
+        traces: {
+          spans: {
+            query: "service=web lookBack=1m limit=10",
+            total: { spanCount: "20", errorCount: "5", errorRatio: 0.25, p99Ms: 12 },
+            operations: [
+              { service: "web", operation: "GET /", spanCount: "10" },
+              { service: "web", operation: "charge", spanCount: "10", errorCount: "5", errorRatio: 0.5 },
+            ],
+            samples: [{ traceId: "ab", rootService: "web", rootOperation: "GET /", durationMs: 12.5, startUnixMs: "7", errorSpans: [{ service: "web", operation: "charge", statusMessage: "declined" }] }],
+          },
+          down: { query: "service=web", error: "Jaeger unreachable" },
+          none: { noData: true },
+        },
+      });
+      const [spans, down, none] = seen;
+      assert.equal(spans.query, "service=web lookBack=1m limit=10");
+      assert.equal(spans.stats()?.spanCount, 20);
+      assert.equal(spans.worstOperation()?.operation, "charge");
+      assert.equal(spans.samples[0].startUnixMs, 7);
+      assert.equal(spans.samples[0].errorSpans[0].statusMessage, "declined");
+      assert.throws(() => down.stats(), (e: WorkerError) => e.kind === "retryable");
+      assert.equal(none.stats(), undefined);
+      assert.equal(Trace.fromOperations([spanStats("web", "a", 4, 1)]).stats()?.errorRatio, 0.25);
+    } finally {
+      c.close();
+      await running.shutdown();
+    }
   });
 
   it("serves on a unix socket", async () => {

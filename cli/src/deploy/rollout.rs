@@ -290,6 +290,10 @@ async fn latest_warning(
 /// Waits until every Deployment in `names` has rolled out, printing a line for each whenever
 /// its state changes.
 ///
+/// A poll of the Deployments and their pods rather than `kube::runtime::wait::await_condition`:
+/// that waits for one object's condition, while this reports several Deployments and the pod
+/// problems (image pulls, scheduling, crash loops) that change without the Deployment changing.
+///
 /// # Errors
 ///
 /// When `timeout` passes first, or a Deployment's progress deadline is exceeded: the error

@@ -19,19 +19,7 @@ pub(crate) fn crd(project: &Project) -> Yaml {
             Yaml::map().with("openAPIV3Schema", &schema(project)),
         )
         .with("subresources", Yaml::map().with("status", Yaml::map()))
-        .with(
-            "additionalPrinterColumns",
-            Yaml::Seq(vec![
-                Yaml::map()
-                    .with("name", "Phase")
-                    .with("type", "string")
-                    .with("jsonPath", ".status.phase"),
-                Yaml::map()
-                    .with("name", "Age")
-                    .with("type", "date")
-                    .with("jsonPath", ".metadata.creationTimestamp"),
-            ]),
-        );
+        .with("additionalPrinterColumns", printer_columns(project));
     Yaml::map()
         .with("apiVersion", "apiextensions.k8s.io/v1")
         .with("kind", "CustomResourceDefinition")
@@ -41,24 +29,69 @@ pub(crate) fn crd(project: &Project) -> Yaml {
                 .with("name", format!("{plural}.{}", project.group()))
                 .with(
                     "labels",
-                    Yaml::map().with("app.kubernetes.io/managed-by", "autopilot"),
+                    Yaml::map().with("app.kubernetes.io/managed-by", crate::deploy::MANAGED_BY),
                 ),
         )
         .with(
             "spec",
             Yaml::map()
                 .with("group", project.group())
-                .with(
-                    "names",
-                    Yaml::map()
-                        .with("kind", project.kind.as_str())
-                        .with("listKind", format!("{}List", project.kind))
-                        .with("plural", plural)
-                        .with("singular", singular),
-                )
+                .with("names", names(project, plural, singular))
                 .with("scope", "Namespaced")
                 .with("versions", Yaml::Seq(vec![version])),
         )
+}
+
+/// The CRD's `names`, with `shortNames` and `categories` when the project declares them.
+fn names(project: &Project, plural: String, singular: String) -> Yaml {
+    let mut names = Yaml::map()
+        .with("kind", project.kind.as_str())
+        .with("listKind", format!("{}List", project.kind))
+        .with("plural", plural)
+        .with("singular", singular);
+    for (key, values) in [
+        ("shortNames", &project.short_names),
+        ("categories", &project.categories),
+    ] {
+        if !values.is_empty() {
+            names = names.with(key, Yaml::strs(values.iter().map(String::as_str)));
+        }
+    }
+    names
+}
+
+/// `Phase`, the columns `autopilot.yaml` declares, then `Age` (kubectl's convention: age last).
+fn printer_columns(project: &Project) -> Yaml {
+    let phase = Yaml::map()
+        .with("name", "Phase")
+        .with("type", "string")
+        .with("jsonPath", ".status.phase");
+    let declared = project.printer_columns.iter().map(|c| {
+        let mut column = Yaml::map()
+            .with("name", c.name.as_str())
+            .with("type", c.type_.as_str())
+            .with("jsonPath", c.json_path.as_str());
+        if let Some(description) = &c.description {
+            column = column.with("description", description.as_str());
+        }
+        if let Some(format) = &c.format {
+            column = column.with("format", format.as_str());
+        }
+        if c.priority > 0 {
+            column = column.with("priority", i64::from(c.priority));
+        }
+        column
+    });
+    let age = Yaml::map()
+        .with("name", "Age")
+        .with("type", "date")
+        .with("jsonPath", ".metadata.creationTimestamp");
+    Yaml::Seq(
+        std::iter::once(phase)
+            .chain(declared)
+            .chain(std::iter::once(age))
+            .collect(),
+    )
 }
 
 /// The `openAPIV3Schema` of the resource: the project's spec schema and the status the
@@ -77,7 +110,7 @@ pub(crate) fn schema(project: &Project) -> Value {
             "observedGeneration": {"type": "integer", "format": "int64"},
         },
     });
-    json!({
+    let mut schema = json!({
         "type": "object",
         "properties": {
             "apiVersion": {"type": "string"},
@@ -113,7 +146,22 @@ pub(crate) fn schema(project: &Project) -> Value {
                 },
             },
         },
-    })
+    });
+    if project.sends_to_git() {
+        schema["properties"]["status"]["properties"]["git"] = json!({
+            "type": "object",
+            "description": "Per Git target, the commit holding the last result sent there.",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "commit": {"type": "string"},
+                    "branch": {"type": "string"},
+                    "phase": {"type": "string"},
+                },
+            },
+        });
+    }
+    schema
 }
 
 /// An example resource whose spec is filled from the schema's examples and defaults.

@@ -24,12 +24,16 @@
 
 mod crd;
 mod deploy;
+mod event_delivery;
+mod event_types;
 mod go;
 mod java;
 mod python;
 mod rbac;
 mod record;
+mod rules_doc;
 mod rust;
+mod sdk;
 mod typescript;
 mod write;
 mod yaml;
@@ -37,9 +41,13 @@ mod yaml;
 use std::fmt;
 
 use autopilot_model::{Language, Model};
+
+use crate::rust::WORKER_DIR;
 use serde::{Deserialize, Serialize};
 
+pub use event_delivery::crd as event_delivery_crd;
 pub use record::{RECORD_PATH, Record, RecordEntry, content_hash};
+pub use sdk::{BUNDLED_DIR, ParseSdkSourceError, SDK_VERSION, SdkSource};
 pub use write::{WriteOptions, WriteReport, write};
 
 /// The first line of every regenerated file (after the language's comment marker).
@@ -56,6 +64,9 @@ pub enum FileKind {
     Owned,
     /// The record of what was generated ([`RECORD_PATH`]); rewritten on every run.
     Record,
+    /// A file of the SDK `ap` carries, written into the project with
+    /// [`SdkSource::Bundled`]: rewritten on every run, as it is (no header).
+    Vendored,
 }
 
 impl fmt::Display for FileKind {
@@ -64,6 +75,7 @@ impl fmt::Display for FileKind {
             Self::Regenerated => "regenerated",
             Self::Owned => "owned",
             Self::Record => "record",
+            Self::Vendored => "vendored",
         })
     }
 }
@@ -97,17 +109,6 @@ impl GeneratedFile {
     }
 }
 
-/// Where the generated worker gets its language's Autopilot SDK.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SdkSource {
-    /// A version requirement on crates.io, such as `0.1`.
-    Version(String),
-    /// A path, written verbatim into the project file (`Cargo.toml`, `go.mod`,
-    /// `pyproject.toml`, `package.json`, `pom.xml`): absolute, or relative to the worker
-    /// project's directory (`<project>/worker`).
-    Path(String),
-}
-
 /// What to generate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -123,7 +124,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             language: Language::Rust,
-            sdk: SdkSource::Version("0.1".to_owned()),
+            sdk: SdkSource::Bundled,
             namespace: "default".to_owned(),
         }
     }
@@ -168,10 +169,19 @@ pub fn render(model: &Model, options: &Options) -> Result<Vec<GeneratedFile>, Ge
         Language::Typescript => typescript::render(project, options)?,
         Language::Java => java::render(project, options)?,
     };
+    if options.sdk == SdkSource::Bundled {
+        files.extend(sdk::bundled(options.language, WORKER_DIR));
+    }
     files.push(GeneratedFile::regenerated(
         "deploy/crd.yaml",
         format!("# {DO_NOT_EDIT}\n{}", crd::crd(project).to_document()),
     ));
+    if !project.events.is_empty() {
+        files.push(GeneratedFile::regenerated(
+            "deploy/eventdelivery-crd.yaml",
+            format!("# {DO_NOT_EDIT}\n{}", event_delivery::crd()),
+        ));
+    }
     files.push(GeneratedFile::regenerated(
         "deploy/rbac.yaml",
         format!(

@@ -39,6 +39,9 @@ fn ordered(verbs: &BTreeSet<&'static str>) -> Vec<&'static str> {
 /// - a parameter read as input: get/list/watch;
 /// - a parameter written as output: also create/update/patch (server-side apply), and delete
 ///   only when some phase writing it prunes;
+/// - `autopilot.dev` eventdeliveries, when the project declares `events:`: the store of
+///   accepted external events (create, read, mark consumed, delete by retention);
+/// - `kustomize.toolkit.fluxcd.io` kustomizations: get, when a phase sends outputs to Git;
 /// - `events.k8s.io` events: create/patch, for the Events the scheduler records;
 /// - `coordination.k8s.io` leases: get/create/update. Leader election is switched on in
 ///   `autopilot-operator.yaml`, which can change after generation, so the rule is always there.
@@ -96,6 +99,23 @@ pub(crate) fn rules(project: &Project) -> Vec<Rule> {
         });
     }
 
+    if !project.events.is_empty() {
+        // The store of accepted external events: one EventDelivery per event and resource.
+        rules.push(Rule {
+            group: "autopilot.dev".to_owned(),
+            resource: "eventdeliveries".to_owned(),
+            verbs: vec!["get", "list", "watch", "create", "patch", "delete"],
+        });
+    }
+    // A phase sending outputs to Git may wait for Flux to apply them (`waitFor` in
+    // autopilot-operator.yaml, which can change after generation), reading its Kustomization.
+    if project.sends_to_git() {
+        rules.push(Rule {
+            group: "kustomize.toolkit.fluxcd.io".to_owned(),
+            resource: "kustomizations".to_owned(),
+            verbs: vec!["get"],
+        });
+    }
     rules.push(Rule {
         group: "events.k8s.io".to_owned(),
         resource: "events".to_owned(),
@@ -116,7 +136,7 @@ pub(crate) fn rbac(project: &Project, namespace: &str) -> String {
     let labels = || {
         Yaml::map()
             .with("app.kubernetes.io/name", name)
-            .with("app.kubernetes.io/managed-by", "autopilot")
+            .with("app.kubernetes.io/managed-by", crate::deploy::MANAGED_BY)
     };
     let account = Yaml::map()
         .with("apiVersion", "v1")

@@ -136,17 +136,27 @@ fn rendering_is_deterministic_and_marks_regenerated_files() {
     let model = canary();
     let first = render(&model, &Options::default()).unwrap();
     assert_eq!(first, render(&model, &Options::default()).unwrap());
-    let paths: Vec<&str> = first.iter().map(|f| f.path.as_str()).collect();
+    // The bundled SDK's files are the SDK's business (see `sdk::tests`).
+    let paths: Vec<&str> = first
+        .iter()
+        .map(|f| f.path.as_str())
+        .filter(|p| !p.starts_with("worker/third_party/"))
+        .collect();
     assert_eq!(
         paths,
         [
             ".gitignore",
             "deploy/chart/Chart.yaml",
-            "deploy/chart/crds/crd.yaml",
+            "deploy/chart/templates/NOTES.txt",
+            "deploy/chart/templates/_helpers.tpl",
             "deploy/chart/templates/configmap.yaml",
+            "deploy/chart/templates/crd.yaml",
+            "deploy/chart/templates/pdb.yaml",
             "deploy/chart/templates/rbac.yaml",
             "deploy/chart/templates/scheduler.yaml",
+            "deploy/chart/templates/servicemonitor.yaml",
             "deploy/chart/templates/workers.yaml",
+            "deploy/chart/values.schema.json",
             "deploy/chart/values.yaml",
             "deploy/crd.yaml",
             "deploy/example.yaml",
@@ -194,11 +204,12 @@ fn rendering_is_deterministic_and_marks_regenerated_files() {
         model_rs.contains("pub step_weight: Option<i64>,"),
         "{model_rs}"
     );
-    assert!(
-        file(&first, "worker/Cargo.toml")
-            .contents
-            .contains("autopilot-sdk = \"0.1\"\n")
-    );
+    assert!(file(&first, "worker/Cargo.toml").contents.contains(
+        "autopilot-sdk = { version = \"0.1.0\", path = \"third_party/autopilot-sdk\" }\n"
+    ));
+    // The bundled SDK comes along, regenerated with the project.
+    let sdk = file(&first, "worker/third_party/autopilot-sdk/Cargo.toml");
+    assert_eq!(sdk.kind, FileKind::Vendored);
 
     let record: Record = serde_json::from_str(&file(&first, RECORD_PATH).contents).unwrap();
     assert_eq!(record.files.len(), first.len() - 1);
@@ -291,4 +302,51 @@ fn added_phase_appears_and_removed_phase_is_orphaned() {
     assert_eq!(report.orphaned, ["worker/src/phases/waving.rs"]);
     assert!(dir.path().join("worker/src/phases/waving.rs").exists());
     assert_eq!(fs::read_to_string(&greeting).unwrap(), "// my logic\n");
+}
+
+const WITH_EVENTS: &str = "apiVersion: demo.example.com/v1\nkind: Greeting\noperatorName: greeter\n\
+    spec: {type: object}\n\
+    events:\n\
+    - name: load-test-finished\n  source: cloudevents\n  route: {name: '{{ subject }}'}\n\
+    \x20 schema: {type: object, properties: {passed: {type: boolean}}}\n\
+    - {name: approval, source: webhook, route: {all: true}}\n\
+    phases:\n\
+    - {name: Greeting, initial: true, inputs: [load-test-finished, approval]}\n\
+    - {name: Done, final: true}\n";
+
+#[test]
+fn event_sources_bring_their_crd_rbac_and_payload_types() {
+    let model = model(WITH_EVENTS);
+    let rules = rules(&model.project);
+    assert!(rules.contains(&Rule {
+        group: "autopilot.dev".into(),
+        resource: "eventdeliveries".into(),
+        verbs: vec!["get", "list", "watch", "create", "patch", "delete"],
+    }));
+    for language in Language::ALL {
+        let options = Options {
+            language,
+            ..Options::default()
+        };
+        let mut with_worker = model.clone();
+        with_worker.project.workers[0].language = language;
+        let files = render(&with_worker, &options).unwrap();
+        let crd = file(&files, "deploy/eventdelivery-crd.yaml");
+        assert!(crd.contents.contains("name: eventdeliveries.autopilot.dev"));
+        let all: String = files.iter().map(|f| f.contents.as_str()).collect();
+        assert!(
+            all.contains("LoadTestFinishedEvent"),
+            "{language}: no payload type"
+        );
+        assert!(
+            all.to_lowercase().contains("ctx.events(\"approval\")") && all.contains("raw JSON"),
+            "{language}: no doc of the event input"
+        );
+    }
+    let without = render(&self::model(SMALL), &Options::default()).unwrap();
+    assert!(
+        !without
+            .iter()
+            .any(|f| f.path == "deploy/eventdelivery-crd.yaml")
+    );
 }

@@ -3,6 +3,11 @@
 //! serde_json's maps are sorted, which would put `spec` before `kind` in every manifest; this
 //! writer keeps the conventional order (`apiVersion`, `kind`, `metadata`, …) and quotes a string
 //! only when plain YAML would read it as something else.
+//!
+//! Kept rather than a YAML library's serializer (serde-saphyr's included) because the chart's
+//! templates are not YAML until Helm renders them: [`Yaml::Block`] and [`Yaml::With`] write Go
+//! template actions (`{{- include … | nindent N }}`, `{{- with … }}`) at the right depth, and
+//! [`Yaml::Raw`] writes `{{ … }}` scalars unquoted, which no YAML serializer would emit.
 
 use serde_json::Value;
 
@@ -17,6 +22,13 @@ pub(crate) enum Yaml {
     Str(String),
     /// Any other scalar, written as JSON writes it (numbers, booleans, null).
     Raw(String),
+    /// A Helm expression yielding a YAML block (e.g. `include "x.labels" .` or
+    /// `toYaml .Values.resources`), written after its key as
+    /// `key: {{- EXPR | nindent N }}` at the key's nesting depth.
+    Block(String),
+    /// A Helm value written only when set: as a mapping entry, the key and the value's YAML
+    /// inside `{{- with PATH }}` … `{{- end }}` (the value is a `.Values` path).
+    With(String),
 }
 
 impl Yaml {
@@ -107,6 +119,19 @@ fn is_block(node: &Yaml) -> bool {
 
 fn write_map(out: &mut String, entries: &[(String, Yaml)], level: usize) {
     for (key, value) in entries {
+        if let Yaml::With(path) = value {
+            indent(out, level);
+            out.push_str(&format!("{{{{- with {path} }}}}\n"));
+            indent(out, level);
+            out.push_str(&format!(
+                "{}: {{{{- toYaml . | nindent {} }}}}\n",
+                scalar_str(key),
+                (level + 1) * 2
+            ));
+            indent(out, level);
+            out.push_str("{{- end }}\n");
+            continue;
+        }
         indent(out, level);
         out.push_str(&scalar_str(key));
         out.push(':');
@@ -141,6 +166,8 @@ fn write_value(out: &mut String, value: &Yaml, level: usize) {
             Yaml::Seq(items) => write_seq(out, items, level),
             _ => {}
         }
+    } else if let Yaml::Block(expr) = value {
+        out.push_str(&format!(" {{{{- {expr} | nindent {} }}}}\n", level * 2));
     } else {
         out.push(' ');
         out.push_str(&inline(value));
@@ -154,6 +181,7 @@ fn inline(node: &Yaml) -> String {
         Yaml::Seq(_) => "[]".to_owned(),
         Yaml::Str(s) => scalar_str(s),
         Yaml::Raw(s) => s.clone(),
+        Yaml::Block(expr) | Yaml::With(expr) => format!("{{{{ {expr} }}}}"),
     }
 }
 
@@ -186,6 +214,20 @@ fn is_plain_safe(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn helm_blocks_and_optional_entries_take_their_depth() {
+        let doc = Yaml::map().with(
+            "metadata",
+            Yaml::map()
+                .with("annotations", Yaml::With(".Values.podAnnotations".into()))
+                .with("labels", Yaml::Block("include \"x.labels\" .".into())),
+        );
+        assert_eq!(
+            doc.to_document(),
+            "metadata:\n  {{- with .Values.podAnnotations }}\n  annotations: {{- toYaml . | nindent 4 }}\n  {{- end }}\n  labels: {{- include \"x.labels\" . | nindent 4 }}\n"
+        );
+    }
 
     #[test]
     fn scalars_are_quoted_only_when_needed() {

@@ -38,14 +38,25 @@
 pub mod catalog;
 mod diagnostic;
 mod duration;
+pub mod event;
+pub mod gates;
+pub mod git;
+pub mod kubectl;
+pub mod labels;
 mod model;
 mod names;
 pub mod operator;
 mod parse;
 pub mod project;
+mod schema;
 pub mod template;
+pub mod traces;
+pub mod validation_rules;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use event::{EventSource, SourceKind};
+pub use gates::{Gate, GateWhen};
+pub use kubectl::{ColumnType, PrinterColumn};
 pub use model::{Model, PROJECT_FILE_NAME, load_dir, load_dir_with_config};
 pub use operator::OperatorConfig;
 pub use parse::{parse_operator, parse_project};
@@ -53,3 +64,4 @@ pub use project::{
     Input, InputNamespace, Language, Parameter, Phase, Project, Query, QueryRange, Worker,
     WorkerMode,
 };
+pub use traces::{TraceQuery, TraceSearch};

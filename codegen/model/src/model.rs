@@ -25,7 +25,9 @@ impl Model {
     /// Check what neither file can check alone:
     ///
     /// - every key of `workers.phases` is a declared, non-final phase;
-    /// - no endpoint serves phases of two different workers (one endpoint is one server).
+    /// - no endpoint serves phases of two different workers (one endpoint is one server);
+    /// - `receiver.webhooks` names declared webhook sources, and with the receiver on, every
+    ///   declared event source has a secret to authenticate its senders with.
     ///
     /// [`load_dir`] calls this; call it yourself after replacing [`Model::operator`] (for
     /// example when the scheduler reloads the operator file).
@@ -89,8 +91,39 @@ impl Model {
                 }
             }
         }
+        crate::operator::receiver::cross_check(&self.operator.receiver, &self.project, &mut report);
         found.0.sort_by_key(|d| (d.line, d.column));
+        found.extend(self.unknown_git_targets());
         found.into_result(())
+    }
+
+    /// `git:<target>` destinations in the project file that the operator file does not declare.
+    fn unknown_git_targets(&self) -> Vec<Diagnostic> {
+        let origin = &self.project.origin;
+        let declared: Vec<&str> = self.operator.git.iter().map(|t| t.name.as_str()).collect();
+        let mut found = Vec::new();
+        for (i, phase) in self.project.phases.iter().enumerate() {
+            for (j, d) in phase.destinations.iter().enumerate() {
+                let Some(target) = d.git_target() else {
+                    continue;
+                };
+                if declared.contains(&target) {
+                    continue;
+                }
+                let field = format!("phases[{i}].destinations[{j}]");
+                let (line, column) = origin.at(&field);
+                let message = if declared.is_empty() {
+                    format!(
+                        "unknown Git target `{target}`: {} declares no `git:` targets",
+                        self.operator.origin.file.display()
+                    )
+                } else {
+                    crate::names::unknown("Git target", target, &declared)
+                };
+                found.push(Diagnostic::new(&origin.file, line, column, &field, message));
+            }
+        }
+        found
     }
 }
 

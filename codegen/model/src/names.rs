@@ -22,27 +22,11 @@ pub fn dns_label(s: &str) -> Result<(), String> {
 }
 
 /// The resource plural Kubernetes conventionally derives from a kind: the kind in lowercase,
-/// pluralised by the common English rules: a `y` after a consonant becomes `ies`
-/// (`Policy` → `policies`), a trailing `s`, `x`, `z`, `ch` or `sh` takes `es`
-/// (`Mesh` → `meshes`), anything else takes `s` (`Canary` → `canaries`, `Gateway` →
-/// `gateways`). Irregular words need an explicit `plural` in the file.
+/// pluralised by the English rules of the `pluralizer` crate (a port of the `pluralize` npm
+/// package, with its irregular words): `Policy` → `policies`, `Mesh` → `meshes`, `Quiz` →
+/// `quizzes`, `Person` → `people`. A kind that needs another plural sets `plural` in the file.
 pub fn plural(kind: &str) -> String {
-    let lower = kind.to_lowercase();
-    if let Some(stem) = lower.strip_suffix('y')
-        && stem
-            .chars()
-            .last()
-            .is_some_and(|c| c.is_ascii_alphabetic() && !"aeiou".contains(c))
-    {
-        return format!("{stem}ies");
-    }
-    if ["s", "x", "z", "ch", "sh"]
-        .iter()
-        .any(|e| lower.ends_with(e))
-    {
-        return format!("{lower}es");
-    }
-    format!("{lower}s")
+    pluralizer::pluralize(&kind.to_lowercase(), 2, false)
 }
 
 fn is_dns_label(s: &str) -> bool {
@@ -190,16 +174,21 @@ pub fn unknown(what: &str, name: &str, known: &[&str]) -> String {
             unique.push(k);
         }
     }
-    let closest = unique
-        .iter()
-        .map(|k| (edit_distance(name, k), *k))
-        .filter(|(d, k)| *d <= 2 && *d < name.len().min(k.len()))
-        .min_by_key(|(d, _)| *d);
-    match closest {
-        Some((_, k)) => format!("unknown {what} `{name}`; did you mean `{k}`?"),
+    match closest(name, &unique) {
+        Some(k) => format!("unknown {what} `{name}`; did you mean `{k}`?"),
         None if unique.is_empty() => format!("unknown {what} `{name}`"),
         None => format!("unknown {what} `{name}` (one of: {})", unique.join(", ")),
     }
+}
+
+/// The name of `known` nearest to `name` when it is near enough to be a typo of it.
+pub fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, k)| *d <= 2 && *d < name.len().min(k.len()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
 }
 
 /// The variant of `all` whose name is `text`, for `FromStr` on the files' enums.
@@ -273,7 +262,12 @@ mod tests {
             ("Y", "ys"),
             ("Status", "statuses"),
             ("Box", "boxes"),
-            ("Quiz", "quizes"),
+            ("Quiz", "quizzes"),
+            ("Person", "people"),
+            ("Index", "indices"),
+            ("Proxy", "proxies"),
+            ("Route", "routes"),
+            ("VirtualService", "virtualservices"),
             ("Batch", "batches"),
             ("Mesh", "meshes"),
             ("CanaryDeployment", "canarydeployments"),

@@ -1,7 +1,7 @@
 //! How the operator runs, from `autopilot-operator.yaml`, with defaults merged.
 //!
 //! Every field of the file is optional; [`OperatorConfig::default`] is what an absent file
-//! means. Nested sections are named after their key: [`Workers`], [`Retry`], [`Prometheus`],
+//! means. Nested sections are named after their key: [`Workers`], [`Retry`], [`Prometheus`], [`Jaeger`],
 //! [`LeaderElection`], [`Tracing`].
 
 use std::collections::BTreeMap;
@@ -15,6 +15,9 @@ use serde::{Serialize, Serializer};
 
 use crate::project::Phase;
 use crate::{duration, names};
+
+pub mod receiver;
+pub use receiver::Receiver;
 
 /// File name of the operator configuration in a project directory.
 pub const FILE_NAME: &str = "autopilot-operator.yaml";
@@ -42,6 +45,11 @@ pub const DEFAULT_PERMANENT_ERROR_INTERVAL: Duration = Duration::from_secs(5 * 6
 pub const DEFAULT_PROMETHEUS_URL: &str = "http://prometheus.istio-system:9090";
 /// A Prometheus query slower than this is treated as failed: queries feed one reconcile.
 pub const DEFAULT_PROMETHEUS_TIMEOUT: Duration = Duration::from_secs(5);
+/// The query API of Istio's Jaeger addon (Service `tracing`, served under `/jaeger`).
+pub const DEFAULT_JAEGER_URL: &str = "http://tracing.istio-system/jaeger";
+/// A trace search slower than this is treated as failed: like a query, it feeds one reconcile,
+/// and searches download whole traces, so they get more time than a PromQL query.
+pub const DEFAULT_JAEGER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Namespace of the leader-election Lease.
 pub const DEFAULT_LEASE_NAMESPACE: &str = "default";
 /// client-go's defaults: a dead leader is replaced within about 15 s.
@@ -74,6 +82,8 @@ pub struct OperatorConfig {
     pub retry: Retry,
     /// Where metric inputs are queried.
     pub prometheus: Prometheus,
+    /// Where trace inputs are searched.
+    pub jaeger: Jaeger,
     /// Leader election among scheduler replicas.
     pub leader_election: LeaderElection,
     /// Address of the Prometheus `/metrics` endpoint; `None` (written `""`) disables it.
@@ -86,6 +96,11 @@ pub struct OperatorConfig {
     pub log_format: LogFormat,
     /// OpenTelemetry trace export.
     pub tracing: Tracing,
+    /// The HTTP endpoint for external events (off by default).
+    pub receiver: Receiver,
+    /// Git repositories phases may send outputs to (`git:<name>`), in file order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub git: Vec<crate::git::GitTarget>,
     /// Where fields came from, for cross-file diagnostics; not part of the value.
     #[serde(skip)]
     pub(crate) origin: Origin,
@@ -100,18 +115,26 @@ impl Default for OperatorConfig {
             workers: Workers::default(),
             retry: Retry::default(),
             prometheus: Prometheus::default(),
+            jaeger: Jaeger::default(),
             leader_election: LeaderElection::default(),
             metrics_addr: Some(DEFAULT_METRICS_ADDR),
             health_addr: Some(DEFAULT_HEALTH_ADDR),
             log_level: LogLevel::Info,
             log_format: LogFormat::Text,
             tracing: Tracing::default(),
+            receiver: Receiver::default(),
+            git: Vec::new(),
             origin: Origin::default(),
         }
     }
 }
 
 impl OperatorConfig {
+    /// The Git target named `name`.
+    pub fn git_target(&self, name: &str) -> Option<&crate::git::GitTarget> {
+        self.git.iter().find(|t| t.name == name)
+    }
+
     /// The endpoint serving `phase`: its override under `workers.phases`, else the default.
     pub fn endpoint_for(&self, phase: &str) -> &Endpoint {
         self.workers
@@ -318,6 +341,26 @@ impl Default for Prometheus {
     }
 }
 
+/// The `jaeger` section: Jaeger's query service, whose `api/v3` HTTP API trace inputs search.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Jaeger {
+    /// Base URL of the query service (`http://` or `https://`), without `/api/v3`.
+    pub url: String,
+    /// Timeout of one search, retries included.
+    #[serde(serialize_with = "duration::serialize")]
+    pub timeout: Duration,
+}
+
+impl Default for Jaeger {
+    fn default() -> Self {
+        Self {
+            url: DEFAULT_JAEGER_URL.to_owned(),
+            timeout: DEFAULT_JAEGER_TIMEOUT,
+        }
+    }
+}
+
 /// The `leaderElection` section; durations satisfy
 /// `lease_duration > renew_deadline > retry_period` as client-go requires.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -473,6 +516,20 @@ impl Tracing {
     /// The service name: `service_name`, else `operator_name`.
     pub fn service_name_for<'a>(&'a self, operator_name: &'a str) -> &'a str {
         self.service_name.as_deref().unwrap_or(operator_name)
+    }
+}
+
+impl OperatorConfig {
+    /// Whether `prometheus.url` was left out of the file, so that metric queries go to
+    /// [`DEFAULT_PROMETHEUS_URL`] (the scheduler says so at start).
+    ///
+    /// ```
+    /// let written = autopilot_model::parse_operator("o.yaml", "prometheus: {url: 'http://p:9090'}").unwrap();
+    /// assert!(!written.prometheus_url_is_default());
+    /// assert!(autopilot_model::parse_operator("o.yaml", "").unwrap().prometheus_url_is_default());
+    /// ```
+    pub fn prometheus_url_is_default(&self) -> bool {
+        !self.origin.locations.contains_key("prometheus.url")
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::event::EventSource;
 use crate::template::{self, Escape, Scope, TemplateError};
 use crate::{catalog, duration, names};
 
@@ -47,8 +48,26 @@ pub struct Project {
     pub parameters: Vec<Parameter>,
     /// Queries declared in the file (not the built-ins), in file order.
     pub queries: Vec<Query>,
+    /// Trace queries (Jaeger searches) declared in the file, in file order.
+    pub traces: Vec<crate::TraceQuery>,
     /// The workers; when the file has none, one default worker (see [`Worker`]).
     pub workers: Vec<Worker>,
+    /// External event sources (`events:`), in file order.
+    pub events: Vec<EventSource>,
+    /// Short names of the resource for `kubectl get` (`shortNames:`), lowercase DNS labels.
+    pub short_names: Vec<String>,
+    /// Categories the resource belongs to (`categories:`), so `kubectl get CATEGORY` lists it.
+    pub categories: Vec<String>,
+    /// Printer columns declared in the file (`printerColumns:`), shown between the built-in
+    /// `Phase` and `Age` by `kubectl get` and `ap status`.
+    pub printer_columns: Vec<crate::PrinterColumn>,
+    /// Approvals people give before a phase starts or is left (`gates:`), in file order.
+    pub gates: Vec<crate::Gate>,
+    /// The phase `ap abort` moves a resource to (`abortPhase:`); without it, abort is refused.
+    pub abort_phase: Option<String>,
+    /// Where fields came from, for cross-file diagnostics; not part of the value.
+    #[serde(skip)]
+    pub(crate) origin: crate::operator::Origin,
 }
 
 /// One state of the custom resource's lifecycle.
@@ -66,8 +85,12 @@ pub struct Phase {
     /// (Serialized as `final`, the file's name, which is a Rust keyword.)
     #[serde(rename = "final")]
     pub is_final: bool,
-    /// What the worker receives, in file order.
+    /// What the worker receives, in file order (event sources excepted: see `events`).
     pub inputs: Vec<Input>,
+    /// Names of the event sources (`events:`) listed among the phase's inputs, in file order.
+    /// The worker receives each one's pending events under its name; they are marked consumed
+    /// once this phase's result is written.
+    pub events: Vec<String>,
     /// Parameter names of the kinds the worker may return as outputs.
     pub outputs: Vec<String>,
     /// Allowed next phases; `None` allows any declared phase.
@@ -81,6 +104,9 @@ pub struct Phase {
     pub deadline: Option<Duration>,
     /// Delete owned objects of this phase's output kinds that the phase stops returning.
     pub prune: bool,
+    /// Where the phase's outputs go: `[apply]` unless the file says otherwise.
+    #[serde(skip_serializing_if = "crate::git::is_apply_only")]
+    pub destinations: Vec<crate::git::Destination>,
 }
 
 impl Phase {
@@ -137,6 +163,16 @@ pub enum Input {
         /// Query names, in file order.
         queries: Vec<String>,
         /// Variables for the queries' templates (such as `workload`, `interval`).
+        vars: BTreeMap<String, String>,
+    },
+    /// Results of trace queries (see [`crate::TraceQuery`]), each received under its name.
+    ///
+    /// The bare item `traces` means every trace query declared in the file; the map form
+    /// `{traces: [a, b], vars: {...}}` names them and binds template variables, as for metrics.
+    Traces {
+        /// Trace query names, in file order.
+        queries: Vec<String>,
+        /// Variables for the queries' templates.
         vars: BTreeMap<String, String>,
     },
 }
@@ -383,6 +419,19 @@ impl Project {
             .or_else(|| catalog::query(name))
     }
 
+    /// The trace query called `name`.
+    pub fn trace(&self, name: &str) -> Option<&crate::TraceQuery> {
+        self.traces.iter().find(|t| t.name == name)
+    }
+
+    /// Whether any phase reads traces (the scheduler then needs Jaeger).
+    pub fn uses_traces(&self) -> bool {
+        self.phases
+            .iter()
+            .flat_map(|p| &p.inputs)
+            .any(|i| matches!(i, Input::Traces { .. }))
+    }
+
     /// The worker serving `phase`; `None` for final or unknown phases.
     pub fn worker_for_phase(&self, phase: &str) -> Option<&Worker> {
         self.workers
@@ -397,7 +446,7 @@ impl Project {
         let names = self.phases.iter().flat_map(|phase| {
             let inputs = phase.inputs.iter().filter_map(|input| match input {
                 Input::Resource { parameter, .. } => Some(parameter.as_str()),
-                Input::Metrics { .. } => None,
+                Input::Metrics { .. } | Input::Traces { .. } => None,
             });
             inputs.chain(phase.outputs.iter().map(String::as_str))
         });
@@ -409,6 +458,16 @@ impl Project {
             }
         }
         used
+    }
+
+    /// The gate called `name`.
+    pub fn gate(&self, name: &str) -> Option<&crate::Gate> {
+        self.gates.iter().find(|g| g.name == name)
+    }
+
+    /// The event source called `name`.
+    pub fn event(&self, name: &str) -> Option<&EventSource> {
+        self.events.iter().find(|e| e.name == name)
     }
 
     /// Whether any phase reads metrics (the scheduler then needs Prometheus).

@@ -38,6 +38,17 @@ const CLOSE: &str = "}}";
 /// Roots of paths into the object.
 const OBJECT_ROOTS: [&str; 3] = ["spec", "metadata", "status"];
 
+/// Roots of paths into an external event (see [`Scope::event`]).
+pub const EVENT_ROOTS: [&str; 7] = [
+    "id",
+    "source",
+    "type",
+    "subject",
+    "time",
+    "data",
+    "extensions",
+];
+
 /// Why a template could not be rendered. None of these is retryable: the template, its vars or
 /// the object must change.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +82,8 @@ pub enum Escape {
 pub struct Scope<'a> {
     object: &'a Value,
     vars: BTreeMap<String, String>,
+    /// Whether `object` is an external event rather than a Kubernetes object.
+    event: bool,
 }
 
 impl<'a> Scope<'a> {
@@ -79,6 +92,25 @@ impl<'a> Scope<'a> {
         Self {
             object,
             vars: BTreeMap::new(),
+            event: false,
+        }
+    }
+
+    /// A scope over an external event as JSON: its attributes `id`, `source`, `type`,
+    /// `subject`, `time`, `extensions.…` and its payload `data.…` (the roots in
+    /// [`EVENT_ROOTS`]). Used to route an event to the resources it concerns.
+    ///
+    /// ```
+    /// use autopilot_model::template::{render, Escape, Scope};
+    /// let event = serde_json::json!({"type": "ci.done", "data": {"app": {"name": "web"}}});
+    /// let name = render("{{ data.app.name }}", &Scope::event(&event), Escape::None).unwrap();
+    /// assert_eq!(name, "web");
+    /// ```
+    pub fn event(event: &'a Value) -> Self {
+        Self {
+            object: event,
+            vars: BTreeMap::new(),
+            event: true,
         }
     }
 
@@ -107,6 +139,10 @@ impl<'a> Scope<'a> {
         }
         let segments: Vec<&str> = path.split('.').collect();
         let (start, rest): (Option<&Value>, &[&str]) = match segments.as_slice() {
+            [root, rest @ ..] if self.event && EVENT_ROOTS.contains(root) => {
+                (self.object.get(*root), rest)
+            }
+            _ if self.event => return Err(TemplateError::UnknownVariable(path.to_owned())),
             ["name"] => (self.object.pointer("/metadata/name"), &[]),
             ["namespace"] => (self.object.pointer("/metadata/namespace"), &[]),
             [root, rest @ ..] if OBJECT_ROOTS.contains(root) => (self.object.get(*root), rest),
@@ -240,6 +276,13 @@ pub fn variables(text: &str) -> Result<Vec<&str>, String> {
 pub fn refers_to_object(path: &str) -> bool {
     let root = path.split('.').next().unwrap_or_default();
     matches!(path, "name" | "namespace") || OBJECT_ROOTS.contains(&root)
+}
+
+/// Whether `path` refers to an external event (`data.…`, `subject`, …; see
+/// [`EVENT_ROOTS`]). Used at load time to check routing templates.
+pub fn refers_to_event(path: &str) -> bool {
+    let root = path.split('.').next().unwrap_or_default();
+    EVENT_ROOTS.contains(&root)
 }
 
 /// Render `template` against `scope`, escaping each inserted value with `escape`.

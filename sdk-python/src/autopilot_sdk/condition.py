@@ -5,6 +5,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+SCHEDULER_CONDITIONS: tuple[str, ...] = (
+    "Ready",
+    "Progressing",
+    "WorkerError",
+    "InputsAvailable",
+    "MetricsAvailable",
+)
+"""The condition types the scheduler owns and writes itself. A worker may read them but not set
+them: `Outcome.condition` raises `WorkerError` for one, before the scheduler would refuse it.
+
+- `Ready`: the resource is in a final phase, or its last call succeeded;
+- `Progressing`: the resource is moving through its phases (`Blocked`, `Retrying`, ...);
+- `WorkerError`: the last worker call, or applying its result, failed;
+- `InputsAvailable`: every resource input of the phase could be read;
+- `MetricsAvailable`: every metric query of the phase succeeded.
+"""
+
+
+def refusal(type: str) -> str | None:
+    """Why a worker may not set a condition of `type`, or None when it may.
+
+    >>> refusal("Healthy") is None
+    True
+    >>> refusal("Ready")[:46]
+    'condition type Ready is owned by the scheduler'
+    """
+    if not type:
+        return "a condition needs a type"
+    if type in SCHEDULER_CONDITIONS:
+        return (
+            f"condition type {type} is owned by the scheduler (it owns "
+            f"{', '.join(SCHEDULER_CONDITIONS)}); give the condition a type of the operator's "
+            "own, such as Healthy or Analyzed"
+        )
+    return None
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -15,7 +51,7 @@ class Condition:
     """
 
     type: str
-    """CamelCase type, for example `Healthy`. The scheduler owns Ready, Progressing, WorkerError."""
+    """CamelCase type, for example `Healthy`. The scheduler owns those in `SCHEDULER_CONDITIONS`."""
     status: str
     """`True`, `False` or `Unknown`."""
     reason: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -11,7 +12,9 @@ from pydantic import BaseModel, ValidationError
 
 from autopilot_sdk.condition import Condition
 from autopilot_sdk.errors import WorkerError
+from autopilot_sdk.external import ExternalEvent
 from autopilot_sdk.metric import Metric
+from autopilot_sdk.trace import Trace
 
 Spec = TypeVar("Spec", bound=BaseModel)
 """The resource's spec type (a pydantic model generated from the schema in autopilot.yaml)."""
@@ -53,6 +56,8 @@ class Context(Generic[Spec, Info]):
         status_info: Info | None,
         objects: Mapping[str, list[dict[str, Any]] | InputUnavailable] | None = None,
         metrics: Mapping[str, Metric] | None = None,
+        traces: Mapping[str, Trace] | None = None,
+        events: Mapping[str, list[ExternalEvent] | InputUnavailable] | None = None,
         attempt: int = 1,
         tag: str = "",
         deadline: datetime | None = None,
@@ -85,6 +90,8 @@ class Context(Generic[Spec, Info]):
         """The W3C traceparent of the scheduler's span, to continue its trace."""
         self._objects = dict(objects or {})
         self._metrics = dict(metrics or {})
+        self._traces = dict(traces or {})
+        self._events = dict(events or {})
 
     @classmethod
     def from_resource(
@@ -124,6 +131,8 @@ class Context(Generic[Spec, Info]):
         status_info: Info | None = None,
         objects: Mapping[str, list[dict[str, Any]] | InputUnavailable] | None = None,
         metrics: Mapping[str, Metric] | None = None,
+        traces: Mapping[str, Trace] | None = None,
+        events: Mapping[str, list[ExternalEvent] | InputUnavailable] | None = None,
         attempt: int = 1,
         generation: int = 1,
         resource: dict[str, Any] | None = None,
@@ -154,6 +163,8 @@ class Context(Generic[Spec, Info]):
             status_info=status_info,
             objects=objects,
             metrics=metrics,
+            traces=traces,
+            events=events,
             attempt=attempt,
             generation=int(metadata["generation"]),
         )
@@ -226,9 +237,51 @@ class Context(Generic[Spec, Info]):
         found = self._metrics.get(name)
         if found is None:
             raise WorkerError.invalid(f"this call has no metric {name!r}")
-        return found
+        return self._with_failures(found)
+
+    def _with_failures(self, metric: Metric) -> Metric:
+        """`metric`, knowing how many calls of this phase failed in a row before this one."""
+        status = self.resource.get("status")
+        failures = status.get("failures") if isinstance(status, dict) else None
+        if isinstance(failures, int) and failures > 0 and metric.failures == 0:
+            return dataclasses.replace(metric, failures=failures)
+        return metric
 
     @property
     def metrics(self) -> Mapping[str, Metric]:
         """Every query result of this call, by query name."""
-        return dict(self._metrics)
+        return {name: self._with_failures(m) for name, m in self._metrics.items()}
+
+    def trace(self, name: str) -> Trace:
+        """The result of the trace query `name`; raises `WorkerError.invalid` when the phase
+        does not read it."""
+        found = self._traces.get(name)
+        if found is None:
+            raise WorkerError.invalid(f"this call has no trace query {name!r}")
+        return found
+
+    @property
+    def traces(self) -> Mapping[str, Trace]:
+        """Every trace query result of this call, by trace query name."""
+        return dict(self._traces)
+
+    def events(self, source: str) -> list[ExternalEvent]:
+        """The pending events of the event source `source` in autopilot.yaml, oldest first.
+
+        Raises `WorkerError.retryable` when the scheduler could not read them, and
+        `WorkerError.invalid` when the phase does not list the source among its inputs.
+
+        >>> from pydantic import BaseModel
+        >>> class Spec(BaseModel):
+        ...     pass
+        >>> approval = ExternalEvent.of_json("r-1", "approval", "approval", {"ok": True})
+        >>> ctx = Context.for_test(Spec(), Spec, events={"approval": [approval]})
+        >>> [e.id for e in ctx.events("approval")]
+        ['r-1']
+        """
+        found = self._events.get(source)
+        if found is None:
+            raise WorkerError.invalid(f"this call has no event source {source!r}")
+        if isinstance(found, InputUnavailable):
+            raise WorkerError.retryable(f"events of {source!r} are unavailable: {found.error}")
+        return list(found)

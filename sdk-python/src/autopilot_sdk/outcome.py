@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from autopilot_sdk.condition import Condition
+from autopilot_sdk.condition import Condition, refusal
 from autopilot_sdk.errors import WorkerError
 
 
@@ -101,7 +101,14 @@ class Outcome:
         return self
 
     def condition(self, type: str, status: bool | str, reason: str, message: str = "") -> Outcome:
-        """Sets a condition on .status.conditions."""
+        """Sets a condition on .status.conditions (merged by type with the scheduler's own).
+
+        Raises `WorkerError.invalid` for a type the scheduler owns (`SCHEDULER_CONDITIONS`:
+        Ready, Progressing, WorkerError, InputsAvailable, MetricsAvailable) or an empty one.
+        """
+        why = refusal(type)
+        if why is not None:
+            raise WorkerError.invalid(why)
         self.conditions.append(Condition.of(type, status, reason, message))
         return self
 

@@ -12,11 +12,14 @@ from typing import Any, Generic, NoReturn, TypeVar
 
 import grpc
 
+from autopilot_sdk.condition import refusal
 from autopilot_sdk.context import Context, Info, InputUnavailable, Spec
 from autopilot_sdk.errors import WorkerError
+from autopilot_sdk.external import ExternalEvent
 from autopilot_sdk.metric import Metric, MetricKind, Sample, Series
 from autopilot_sdk.outcome import Event, Finalized, Outcome, Severity
 from autopilot_sdk.proto import worker_pb2 as pb
+from autopilot_sdk.trace import ErrorSpan, SpanStats, Trace, TraceSample
 from autopilot_sdk.worker import PROTOCOL_VERSION, Worker
 
 SERVICE_NAME = "autopilot.worker.v1.WorkerService"
@@ -102,6 +105,8 @@ class WorkerService(Generic[Spec, Info]):
                 phase=request.phase,
                 objects={key: _objects(key, lst) for key, lst in request.objects.items()},
                 metrics={key: _metric(m) for key, m in request.metrics.items()},
+                traces={key: _trace(t) for key, t in request.traces.items()},
+                events={key: _external_events(lst) for key, lst in request.events.items()},
                 **_facts(request.meta, context),
             )
             outcome = handler(ctx)
@@ -161,6 +166,29 @@ def _objects(key: str, objects: pb.ObjectList) -> list[dict[str, Any]] | InputUn
         raise WorkerError.invalid(f"an object of input {key!r} is not JSON: {err}") from err
 
 
+def _external_events(events: pb.EventList) -> list[ExternalEvent] | InputUnavailable:
+    if events.error:
+        return InputUnavailable(events.error)
+    return [_external_event(e) for e in events.items]
+
+
+def _external_event(e: pb.ExternalEvent) -> ExternalEvent:
+    def at(ms: int) -> datetime | None:
+        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc) if ms > 0 else None
+
+    return ExternalEvent(
+        id=e.id,
+        source=e.source,
+        type=e.type,
+        subject=e.subject,
+        time=at(e.time_unix_ms),
+        data_content_type=e.data_content_type,
+        data=e.data,
+        extensions=dict(e.extensions),
+        accepted=at(e.accepted_unix_ms),
+    )
+
+
 def _metric(result: pb.MetricResult) -> Metric:
     series = tuple(
         Series(
@@ -175,6 +203,40 @@ def _metric(result: pb.MetricResult) -> Metric:
         no_data=result.no_data,
         query=result.query,
         error=result.error or None,
+    )
+
+
+def _stats(s: pb.SpanStats) -> SpanStats:
+    return SpanStats(
+        s.service,
+        s.operation,
+        s.span_count,
+        s.error_count,
+        s.error_ratio,
+        s.p50_ms,
+        s.p90_ms,
+        s.p99_ms,
+    )
+
+
+def _trace(result: pb.TraceResult) -> Trace:
+    return Trace(
+        query=result.query,
+        no_data=result.no_data,
+        error=result.error or None,
+        total=_stats(result.total),
+        operations=tuple(_stats(o) for o in result.operations),
+        samples=tuple(
+            TraceSample(
+                s.trace_id,
+                s.root_service,
+                s.root_operation,
+                s.duration_ms,
+                s.start_unix_ms,
+                tuple(ErrorSpan(e.service, e.operation, e.status_message) for e in s.error_spans),
+            )
+            for s in result.samples
+        ),
     )
 
 
@@ -208,6 +270,11 @@ def _events(events: list[Event]) -> list[pb.Event]:
 
 
 def _sync_response(outcome: Outcome) -> pb.SyncResponse:
+    # Conditions appended to the list directly skip `Outcome.condition`'s check.
+    for c in outcome.conditions:
+        why = refusal(c.type)
+        if why is not None:
+            raise WorkerError.invalid(why)
     return pb.SyncResponse(
         next_phase=outcome.next_phase or "",
         outputs=[json.dumps(o, separators=(",", ":")).encode() for o in outcome.outputs],

@@ -54,20 +54,38 @@ pub fn loads(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), namespace, &load_resource())
 }
 
-/// Installs the `Load` CRD and waits until it is established.
+/// A namespaced test kind with a status subresource and one string field in its spec.
+#[derive(Debug, Clone, Copy)]
+pub struct TestKind<'a> {
+    /// API group.
+    pub group: &'a str,
+    /// Kind, e.g. `Load`.
+    pub kind: &'a str,
+    /// The spec's one string field.
+    pub spec_field: &'a str,
+    /// Field manager of the server-side apply.
+    pub manager: &'a str,
+}
+
+/// Installs `kind`'s CRD (version v1) and waits until it is established and listed.
 ///
 /// # Errors
 ///
-/// The API server refused it or it was not established within 60 s.
-pub async fn install_crd(client: &kube::Client) -> anyhow::Result<()> {
-    let name = format!("loads.{GROUP}");
+/// The API server refused it or it was not usable within 60 s.
+pub async fn install_kind(client: &kube::Client, kind: &TestKind<'_>) -> anyhow::Result<()> {
+    let singular = kind.kind.to_lowercase();
+    let plural = format!("{singular}s");
+    let name = format!("{plural}.{}", kind.group);
     let crd: CustomResourceDefinition = serde_json::from_value(json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": name},
         "spec": {
-            "group": GROUP,
-            "names": {"kind": "Load", "plural": "loads", "singular": "load", "listKind": "LoadList"},
+            "group": kind.group,
+            "names": {
+                "kind": kind.kind, "plural": plural, "singular": singular,
+                "listKind": format!("{}List", kind.kind)
+            },
             "scope": "Namespaced",
             "versions": [{
                 "name": "v1", "served": true, "storage": true,
@@ -75,7 +93,7 @@ pub async fn install_crd(client: &kube::Client) -> anyhow::Result<()> {
                 "schema": {"openAPIV3Schema": {
                     "type": "object",
                     "properties": {
-                        "spec": {"type": "object", "properties": {"payload": {"type": "string"}}},
+                        "spec": {"type": "object", "properties": {kind.spec_field: {"type": "string"}}},
                         "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
                     }
                 }}
@@ -85,11 +103,16 @@ pub async fn install_crd(client: &kube::Client) -> anyhow::Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     api.patch(
         &name,
-        &PatchParams::apply("autopilot-bench").force(),
+        &PatchParams::apply(kind.manager).force(),
         &Patch::Apply(&crd),
     )
     .await
-    .context("applying the Load CRD")?;
+    .with_context(|| format!("applying the {} CRD", kind.kind))?;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(kind.group, "v1", kind.kind),
+        &plural,
+    );
+    let objects: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &resource);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let crd = api.get(&name).await?;
@@ -100,20 +123,34 @@ pub async fn install_crd(client: &kube::Client) -> anyhow::Result<()> {
             .iter()
             .any(|c| c.type_ == "Established" && c.status == "True");
         // The resource is usable once discovery serves it.
-        if established
-            && loads(client, "default")
-                .list(&Default::default())
-                .await
-                .is_ok()
-        {
+        if established && objects.list(&Default::default()).await.is_ok() {
             return Ok(());
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "the Load CRD was not established within 60 s"
+            "the {} CRD was not established within 60 s",
+            kind.kind
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Installs the `Load` CRD and waits until it is established.
+///
+/// # Errors
+///
+/// The API server refused it or it was not established within 60 s.
+pub async fn install_crd(client: &kube::Client) -> anyhow::Result<()> {
+    install_kind(
+        client,
+        &TestKind {
+            group: GROUP,
+            kind: "Load",
+            spec_field: "payload",
+            manager: "autopilot-bench",
+        },
+    )
+    .await
 }
 
 /// Name of the `i`th resource.

@@ -3,10 +3,13 @@
 //! compared with an in-process kube-rs controller and with the API server's raw write rate, and
 //! how much memory the scheduler takes at scale.
 //!
-//! Start with [`Sizes`] (how much work each benchmark does) and the three benchmarks:
-//! [`worker_call`], [`reconcile`] and [`memory`]. They print [`table::Table`]s; they assert
+//! Start with [`Sizes`] (how much work each benchmark does) and the benchmarks:
+//! [`worker_call`], [`reconcile`], [`memory`] and [`trace_input`]. They print [`table::Table`]s; they assert
 //! nothing about timings. The smoke test (`tests/smoke.rs`) runs them with tiny counts so CI
 //! keeps the harness working.
+//!
+//! [`soak`] is the chaos soak (`autopilot-soak`, run by `hack/soak.sh`): resources through a
+//! multi-phase operator while schedulers, workers, kube-apiserver and etcd are killed.
 
 pub mod cluster;
 pub mod floor;
@@ -14,7 +17,9 @@ pub mod latency;
 pub mod memory;
 pub mod reconcile;
 pub mod scheduler_process;
+pub mod soak;
 pub mod table;
+pub mod trace_input;
 pub mod worker_call;
 
 /// The benchmark's own proto: a bare unary call, the floor of any gRPC call.
@@ -37,6 +42,10 @@ pub struct Sizes {
     pub idle_settle: std::time::Duration,
     /// The scheduler's `workInterval`; `None` keeps the default users get.
     pub work_interval: Option<std::time::Duration>,
+    /// Matching spans of the trace-input benchmark.
+    pub trace_spans: Vec<u32>,
+    /// Measured searches per trace-input row.
+    pub trace_searches: usize,
 }
 
 impl Sizes {
@@ -49,6 +58,8 @@ impl Sizes {
             memory_crs: vec![1_000, 10_000],
             idle_settle: std::time::Duration::from_secs(15),
             work_interval: None,
+            trace_spans: trace_input::SPANS.to_vec(),
+            trace_searches: 50,
         }
     }
 
@@ -62,6 +73,8 @@ impl Sizes {
             idle_settle: std::time::Duration::from_secs(1),
             // Short, so that a resource waiting out the interval cannot stretch the smoke run.
             work_interval: Some(std::time::Duration::from_secs(1)),
+            trace_spans: vec![10, 100],
+            trace_searches: 3,
         }
     }
 }

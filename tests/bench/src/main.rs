@@ -2,7 +2,7 @@
 use std::process::ExitCode;
 
 use autopilot_bench::scheduler_process::SchedulerBinary;
-use autopilot_bench::{Sizes, load_average, memory, reconcile, worker_call};
+use autopilot_bench::{Sizes, load_average, memory, reconcile, trace_input, worker_call};
 use clap::Parser;
 
 /// Runs Autopilot's benchmarks and prints Markdown tables.
@@ -13,12 +13,12 @@ struct Args {
     #[arg(long, env = "AUTOPILOT_BENCH_SMOKE")]
     smoke: bool,
 
-    /// Benchmarks to run (comma-separated): worker-call, reconcile, memory.
+    /// Benchmarks to run (comma-separated): worker-call, reconcile, memory, trace-input.
     #[arg(
         long,
         env = "AUTOPILOT_BENCH_ONLY",
         value_delimiter = ',',
-        default_value = "worker-call,reconcile,memory"
+        default_value = "worker-call,reconcile,memory,trace-input"
     )]
     only: Vec<String>,
 
@@ -43,7 +43,7 @@ struct Args {
 fn main() -> ExitCode {
     // `autopilot-bench run-scheduler ARGS` is the scheduler itself (see SchedulerBinary::SelfExec).
     if std::env::args().nth(1).as_deref() == Some("run-scheduler") {
-        return run_scheduler();
+        return autopilot_bench::scheduler_process::run_scheduler();
     }
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -54,26 +54,6 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("autopilot-bench: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn run_scheduler() -> ExitCode {
-    let args = autopilot_scheduler::args::Args::parse_from(
-        std::iter::once("autopilot-scheduler".to_string()).chain(std::env::args().skip(2)),
-    );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    match runtime.block_on(autopilot_scheduler::run::run(
-        args,
-        autopilot_scheduler::run::shutdown_signal(),
-    )) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("autopilot-scheduler: {e}");
             ExitCode::FAILURE
         }
     }
@@ -112,6 +92,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     if wants("worker-call") {
         let table = worker_call::run(sizes.calls).await?;
+        println!("{table}\n(load average after: {})\n", load_average());
+    }
+    if wants("trace-input") {
+        let table = trace_input::run(&sizes.trace_spans, sizes.trace_searches).await?;
         println!("{table}\n(load average after: {})\n", load_average());
     }
     if wants("reconcile") || wants("memory") {

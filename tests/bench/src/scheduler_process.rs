@@ -48,7 +48,12 @@ impl SchedulerBinary {
         }
     }
 
-    fn command(&self) -> anyhow::Result<Command> {
+    /// The command that starts the scheduler, before its arguments.
+    ///
+    /// # Errors
+    ///
+    /// This binary's path is unknown.
+    pub fn command(&self) -> anyhow::Result<Command> {
         Ok(match self {
             Self::Path(p) => Command::new(p),
             Self::SelfExec => {
@@ -57,6 +62,29 @@ impl SchedulerBinary {
                 c
             }
         })
+    }
+}
+
+/// The scheduler's entry point as `autopilot-scheduler`'s `main` calls it, for a benchmark
+/// binary's `run-scheduler ARGS` mode ([`SchedulerBinary::SelfExec`]).
+pub fn run_scheduler() -> std::process::ExitCode {
+    use clap::Parser as _;
+    let args = autopilot_scheduler::args::Args::parse_from(
+        std::iter::once("autopilot-scheduler".to_string()).chain(std::env::args().skip(2)),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(autopilot_scheduler::run::run(
+        args,
+        autopilot_scheduler::run::shutdown_signal(),
+    )) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("autopilot-scheduler: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use autopilot_scheduler::worker::{CallMeta, GrpcWorker, SyncCall, Worker as _};
 use autopilot_sdk::serve::{Address, Config};
 use autopilot_sdk::{Outcome, Worker};
+use autopilot_worker_client::{CallMeta, GrpcWorker, Request, Worker as _};
 use serde_json::json;
 use tokio::sync::oneshot;
 
@@ -61,8 +61,8 @@ async fn serve_worker(transport: &Transport) -> anyhow::Result<(String, oneshot:
     Ok((endpoint, stop))
 }
 
-fn sync_call(resource: &[u8]) -> SyncCall {
-    SyncCall {
+fn sync_call(resource: &[u8]) -> Request {
+    Request {
         phase: PHASE.into(),
         resource: resource.to_vec(),
         meta: CallMeta {
@@ -72,7 +72,7 @@ fn sync_call(resource: &[u8]) -> SyncCall {
             operator_name: "bench-operator".into(),
         },
         deadline: Duration::from_secs(10),
-        ..SyncCall::default()
+        ..Request::default()
     }
 }
 

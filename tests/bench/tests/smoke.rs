@@ -39,6 +39,7 @@ fn smoke_run_prints_every_table() {
         "### Worker call",
         "### Reconcile throughput",
         "### Scheduler memory",
+        "### Trace input per reconcile",
     ] {
         assert!(stdout.contains(title), "no {title:?} table in:\n{stdout}");
     }

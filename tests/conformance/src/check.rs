@@ -11,11 +11,14 @@ pub struct Check {
 }
 
 impl Check {
-    /// A check from the result of running it.
+    /// A check from the result of running it; a failure with a known cause gets a hint.
     pub fn from_result(name: &str, result: Result<(), String>) -> Self {
         Self {
             name: name.to_owned(),
-            failure: result.err(),
+            failure: result.err().map(|reason| match hint(&reason) {
+                Some(hint) => format!("{reason}\n  hint: {hint}"),
+                None => reason,
+            }),
         }
     }
 
@@ -32,6 +35,20 @@ impl fmt::Display for Check {
             Some(reason) => write!(f, "FAIL {}: {reason}", self.name),
         }
     }
+}
+
+/// What a failure's text says about its cause, when that is known to trip workers.
+fn hint(reason: &str) -> Option<&'static str> {
+    if reason.contains("Error deserializing request") {
+        return Some(
+            "the worker could not decode a SyncRequest. Generate its code from the same \
+             worker.proto as the scheduler's (package autopilot.worker.v1), and make sure its \
+             protobuf library accepts a map entry whose value is empty or absent: protobufjs 7 \
+             (under @grpc/proto-loader) reads an absent value as null. The scheduler writes \
+             every value, an empty ObjectList included.",
+        );
+    }
+    None
 }
 
 /// Every check of a run, in the order they were run.
@@ -54,5 +71,25 @@ impl Report {
             "conformance: {passed} passed, {} failed",
             self.checks.len() - passed
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_the_worker_cannot_decode_gets_a_hint() {
+        let failed = Check::from_result(
+            "happy-path",
+            Err("WorkerError: Internal: Error deserializing request".into()),
+        );
+        let text = failed.to_string();
+        assert!(
+            text.contains("hint: the worker could not decode a SyncRequest"),
+            "{text}"
+        );
+        let other = Check::from_result("happy-path", Err("timed out".into()));
+        assert_eq!(other.to_string(), "FAIL happy-path: timed out");
     }
 }

@@ -1,10 +1,15 @@
-//! A traffic simulator exporting Istio's standard request metrics for the workloads a test
-//! names, at the request rate, error rate and latency the test sets.
+//! A traffic simulator exporting the request metrics of Istio (`istio_requests_total`,
+//! `istio_request_duration_milliseconds`) and of Linkerd's proxy (`response_total`,
+//! `response_latency_ms`) for the workloads a test names, at the request rate, error rate and
+//! latency the test sets.
 //!
 //! Counters grow with wall-clock time at the set rate, as a sidecar's would, so `rate()` over
 //! them gives back the rate that was set. A workload never set has no series at all, so its
 //! queries return no data; [`TrafficSimulator::stop`] keeps the series but stops their growth,
 //! so a success-rate ratio becomes NaN.
+//!
+//! [`TrafficSimulator::emit_spans`] also sends the same requests as OTLP traces (see
+//! [`crate::spans`]), where a downstream call can fail without the mesh seeing it.
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -16,6 +21,12 @@ const BUCKETS_MS: &[f64] = &[
     1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
 ];
 
+/// Upper bounds (ms) of Linkerd's `response_latency_ms` buckets, as its proxy's.
+const LINKERD_BUCKETS_MS: &[f64] = &[
+    1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 100.0, 200.0, 300.0, 400.0, 500.0,
+    1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 10000.0, 20000.0, 30000.0, 40000.0, 50000.0,
+];
+
 /// The traffic one workload receives.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Traffic {
@@ -25,6 +36,9 @@ pub struct Traffic {
     pub error_rate: f64,
     /// Latency of every request, in milliseconds.
     pub latency_ms: f64,
+    /// Fraction (0..1) of requests whose downstream call ([`crate::spans::DOWNSTREAM_OPERATION`])
+    /// fails while the request itself still succeeds: visible in traces only.
+    pub downstream_error_rate: f64,
 }
 
 impl Traffic {
@@ -34,6 +48,7 @@ impl Traffic {
             rps: 20.0,
             error_rate: 0.0,
             latency_ms,
+            downstream_error_rate: 0.0,
         }
     }
 
@@ -43,7 +58,15 @@ impl Traffic {
             rps: 20.0,
             error_rate,
             latency_ms: 10.0,
+            downstream_error_rate: 0.0,
         }
+    }
+
+    /// The same traffic, with `rate` of the downstream calls failing (seen in traces only).
+    #[must_use]
+    pub fn with_downstream_errors(mut self, rate: f64) -> Self {
+        self.downstream_error_rate = rate;
+        self
     }
 }
 
@@ -54,6 +77,8 @@ struct Counters {
     errors: f64,
     /// Per bucket (not cumulative), then the +Inf overflow.
     buckets: Vec<f64>,
+    /// The same over Linkerd's bucket bounds.
+    linkerd_buckets: Vec<f64>,
     sum_ms: f64,
 }
 
@@ -75,11 +100,16 @@ impl State {
             c.errors += requests * t.error_rate;
             c.ok += requests * (1.0 - t.error_rate);
             c.sum_ms += requests * t.latency_ms;
-            let bucket = BUCKETS_MS
-                .iter()
-                .position(|le| t.latency_ms <= *le)
-                .unwrap_or(BUCKETS_MS.len());
-            c.buckets[bucket] += requests;
+            for (bounds, counts) in [
+                (BUCKETS_MS, &mut c.buckets),
+                (LINKERD_BUCKETS_MS, &mut c.linkerd_buckets),
+            ] {
+                let bucket = bounds
+                    .iter()
+                    .position(|le| t.latency_ms <= *le)
+                    .unwrap_or(bounds.len());
+                counts[bucket] += requests;
+            }
         }
     }
 
@@ -111,7 +141,39 @@ impl State {
                 c.sum_ms
             ));
         }
-        requests + &durations
+        requests + &durations + &self.linkerd_exposition()
+    }
+
+    /// Linkerd's inbound proxy metrics of every workload: `response_total` by classification
+    /// and status code, and the `response_latency_ms` histogram.
+    fn linkerd_exposition(&self) -> String {
+        let mut responses = String::from("# TYPE response_total counter\n");
+        let mut latency = String::from("# TYPE response_latency_ms histogram\n");
+        for ((namespace, workload), c) in &self.workloads {
+            let labels = format!(
+                r#"direction="inbound",namespace="{namespace}",deployment="{workload}",tls="true""#
+            );
+            for (class, code, count) in [("success", "200", c.ok), ("failure", "503", c.errors)] {
+                responses.push_str(&format!(
+                    "response_total{{{labels},classification=\"{class}\",status_code=\"{code}\"}} {count}\n"
+                ));
+            }
+            let mut cumulative = 0.0;
+            for (i, count) in c.linkerd_buckets.iter().enumerate() {
+                cumulative += count;
+                let le = LINKERD_BUCKETS_MS
+                    .get(i)
+                    .map_or_else(|| "+Inf".to_string(), ToString::to_string);
+                latency.push_str(&format!(
+                    "response_latency_ms_bucket{{{labels},le=\"{le}\"}} {cumulative}\n"
+                ));
+            }
+            latency.push_str(&format!(
+                "response_latency_ms_sum{{{labels}}} {}\nresponse_latency_ms_count{{{labels}}} {cumulative}\n",
+                c.sum_ms
+            ));
+        }
+        responses + &latency
     }
 }
 
@@ -169,6 +231,9 @@ impl TrafficSimulator {
             .entry((namespace.to_string(), workload.to_string()))
             .or_default();
         counters.buckets.resize(BUCKETS_MS.len() + 1, 0.0);
+        counters
+            .linkerd_buckets
+            .resize(LINKERD_BUCKETS_MS.len() + 1, 0.0);
         counters.traffic = Some(traffic);
     }
 
@@ -182,6 +247,16 @@ impl TrafficSimulator {
         {
             c.traffic = None;
         }
+    }
+
+    /// Every workload that receives traffic now, by (namespace, workload).
+    pub(crate) fn current(&self) -> Vec<((String, String), Traffic)> {
+        let state = self.state.lock().expect("simulator state");
+        state
+            .workloads
+            .iter()
+            .filter_map(|(k, c)| Some((k.clone(), c.traffic?)))
+            .collect()
     }
 
     /// The exposition text as the next scrape would see it.
@@ -199,7 +274,7 @@ mod tests {
         let sim = TrafficSimulator::serve().await;
         assert_eq!(
             sim.exposition().lines().count(),
-            2,
+            4,
             "only TYPE lines without workloads"
         );
         sim.set("shop", "web-canary", Traffic::healthy(30.0));
@@ -216,5 +291,38 @@ mod tests {
         assert_eq!(bucket("25"), 0.0);
         assert!(bucket("50") > 0.0);
         assert_eq!(bucket("50"), bucket("+Inf"));
+    }
+
+    #[tokio::test]
+    async fn exports_linkerd_series() {
+        let sim = TrafficSimulator::serve().await;
+        sim.set("shop", "web-canary", Traffic::failing(0.25));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let text = sim.exposition();
+        let value = |needle: &str| -> f64 {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(needle))
+                .unwrap_or_else(|| panic!("no {needle} in {text}"));
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        let labels = r#"direction="inbound",namespace="shop",deployment="web-canary",tls="true""#;
+        let ok = value(&format!(
+            r#"response_total{{{labels},classification="success",status_code="200"}}"#
+        ));
+        let failed = value(&format!(
+            r#"response_total{{{labels},classification="failure",status_code="503"}}"#
+        ));
+        assert!(ok > 0.0 && failed > 0.0, "{text}");
+        assert!((failed / (ok + failed) - 0.25).abs() < 1e-9, "{text}");
+        // 10 ms each: in Linkerd's 10 ms bucket, not in its 5 ms one.
+        let bucket = |le: &str| {
+            value(&format!(
+                r#"response_latency_ms_bucket{{{labels},le="{le}"}}"#
+            ))
+        };
+        assert_eq!(bucket("5"), 0.0);
+        assert!((bucket("10") - (ok + failed)).abs() < 1e-6, "{text}");
+        assert_eq!(bucket("10"), bucket("+Inf"));
     }
 }

@@ -22,6 +22,8 @@ pub struct Call {
     pub traceparent: Option<String>,
     /// Keys of the object inputs received.
     pub inputs: Vec<String>,
+    /// When the call arrived.
+    pub at: std::time::Instant,
 }
 
 /// The shared record of calls, by `namespace/name`.
@@ -90,6 +92,7 @@ impl WorkerService for ScriptedWorker {
                 attempt: meta.attempt,
                 traceparent,
                 inputs,
+                at: std::time::Instant::now(),
             });
         let name = resource["metadata"]["name"]
             .as_str()
@@ -121,6 +124,19 @@ impl WorkerService for ScriptedWorker {
                     }
                     "slow" => {
                         tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                    "slow-3s" => {
+                        // Long enough to kill the worker in the middle of the call.
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                    }
+                    "poll" => {
+                        // Stays in Initializing, asking to be called again soon: the short
+                        // requeue of a phase that polls.
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        return Ok(Response::new(SyncResponse {
+                            requeue_after_ms: 300,
+                            ..Default::default()
+                        }));
                     }
                     "linger" => {
                         // Long enough to be in flight when the scheduler is told to stop.
@@ -226,6 +242,7 @@ impl WorkerService for ScriptedWorker {
                 attempt: req.meta.map(|m| m.attempt).unwrap_or_default(),
                 traceparent: None,
                 inputs: vec![],
+                at: std::time::Instant::now(),
             });
             entry.iter().filter(|c| c.method == "Finalize").count()
         };

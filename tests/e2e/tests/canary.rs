@@ -6,7 +6,15 @@
 //! a healthy canary is promoted (Istio and Gateway API routes), a failing one rolled back, "no
 //! data" is held or failed as the spec says, a newer revision restarts an analysis, a
 //! scheduler killed mid-analysis resumes where the status says it was, `skipAnalysis` promotes
-//! without a check, and `suspend` holds an analysis until it is resumed.
+//! without a check, and `suspend` holds an analysis until it is resumed. A real Jaeger receives
+//! the simulator's spans: judged on traces too, a healthy canary is promoted, one whose
+//! downstream calls fail only in its spans is rolled back naming the operation, and with
+//! Jaeger stopped a trace check holds under its no-data policy with a condition saying why.
+//! The traffic strategies each get a case: A/B testing by header and cookie (Istio), mirroring
+//! before real traffic (Gateway API `RequestMirror`) and blue/green by the Service selector
+//! without a mesh, their routes recorded through a watch. With `traffic: linkerd` the checks
+//! read Linkerd's proxy metrics, which the simulator exports beside Istio's. Istio's and Gateway API's own CRDs
+//! (`cli/crds/`) are installed, so the API server validates every route against them.
 //!
 //! The control plane runs kube-controller-manager, kube-scheduler and kwok, so the Deployments
 //! get pods that are scheduled onto kwok's fake Nodes and become Running and Ready. The workers
@@ -18,17 +26,21 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use autopilot_e2e::jaeger::JaegerServer;
 use autopilot_e2e::project;
 use autopilot_e2e::prometheus::PrometheusServer;
 use autopilot_e2e::scheduler::SchedulerProcess;
+use autopilot_e2e::spans::DOWNSTREAM_OPERATION;
 use autopilot_e2e::traffic::{Traffic, TrafficSimulator};
 use autopilot_e2e::wait;
 use autopilot_testenv::{ControlPlane, TestNamespace};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
@@ -62,8 +74,12 @@ fn canaries() -> ApiResource {
     )
 }
 
+/// The kind of object that carries the traffic of `traffic` (`spec.traffic`): a route, or the
+/// target's Service without a mesh.
 fn route_resource(traffic: &str) -> ApiResource {
-    if traffic == "gatewayapi" {
+    if traffic == "kubernetes" {
+        ApiResource::erase::<Service>(&())
+    } else if traffic == "gatewayapi" || traffic == "linkerd" {
         ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
             "httproutes",
@@ -101,34 +117,26 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A minimal CRD with an open schema, standing in for Istio's and Gateway API's own.
-async fn install_open_crd(client: &kube::Client, group: &str, kind: &str, plural: &str) {
-    let name = format!("{plural}.{group}");
-    let crd: CustomResourceDefinition = serde_json::from_value(json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        // Gateway API's real CRDs carry this; the API server requires it for *.k8s.io groups.
-        "metadata": {"name": name, "annotations": {
-            "api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/2466"}},
-        "spec": {
-            "group": group,
-            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(),
-                      "listKind": format!("{kind}List")},
-            "scope": "Namespaced",
-            "versions": [{"name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object",
-                    "x-kubernetes-preserve-unknown-fields": true}}}]
-        }
-    }))
-    .expect("valid CRD");
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    api.patch(
-        &name,
-        &PatchParams::apply("canary-e2e").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
+/// Istio's networking CRDs and the Gateway API standard channel as `ap cluster up --with
+/// istio,gateway-api` installs them (vendored unmodified in `cli/crds/`), so the API server
+/// validates every route the workers write against the upstream schemas and CEL rules.
+fn install_upstream_crds(cp: &ControlPlane) {
+    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cli/crds");
+    for file in ["istio-networking.yaml", "gateway-api-standard.yaml"] {
+        let path = crds.join(file);
+        let out = cp
+            .kubectl()
+            .args(["apply", "--server-side", "--force-conflicts", "-f"])
+            .arg(&path)
+            .output()
+            .expect("running kubectl");
+        assert!(
+            out.status.success(),
+            "kubectl apply {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 async fn wait_established(client: &kube::Client, name: &str) {
@@ -204,6 +212,9 @@ struct Rig {
     project_dir: PathBuf,
     kubeconfig: PathBuf,
     _prometheus: PrometheusServer,
+    /// Receives the simulator's spans; stopped by the last case.
+    jaeger: tokio::sync::Mutex<JaegerServer>,
+    _spans: autopilot_e2e::spans::SpanEmission,
     _worker: Child,
     _project: tempfile::TempDir,
 }
@@ -226,20 +237,7 @@ impl Rig {
             "kubectl apply {}: {out:?}",
             crd.display()
         );
-        install_open_crd(
-            &client,
-            "networking.istio.io",
-            "VirtualService",
-            "virtualservices",
-        )
-        .await;
-        install_open_crd(
-            &client,
-            "gateway.networking.k8s.io",
-            "HTTPRoute",
-            "httproutes",
-        )
-        .await;
+        install_upstream_crds(cp);
         for name in [
             "canarydeployments.canary.autopilot.dev",
             "virtualservices.networking.istio.io",
@@ -250,6 +248,8 @@ impl Rig {
 
         let sim = TrafficSimulator::serve().await;
         let prometheus = PrometheusServer::start(&[&sim.addr]).await;
+        let jaeger = JaegerServer::start().await;
+        let spans = sim.emit_spans(&jaeger.otlp_grpc);
 
         let port = free_port();
         let worker = worker
@@ -268,7 +268,10 @@ impl Rig {
             project.path(),
             &autopilot_yaml,
             &format!("http://127.0.0.1:{port}"),
-            &format!("prometheus:\n  url: {}\n  timeout: 2s\n", prometheus.url),
+            &format!(
+                "prometheus:\n  url: {}\n  timeout: 2s\njaeger:\n  url: {}\n  timeout: 2s\n",
+                prometheus.url, jaeger.query_url
+            ),
         );
         let kubeconfig = cp.kubeconfig_path().to_path_buf();
         let scheduler = SchedulerProcess::start(&project_dir, &kubeconfig, ns.name(), &[]);
@@ -280,6 +283,8 @@ impl Rig {
             project_dir,
             kubeconfig,
             _prometheus: prometheus,
+            jaeger: tokio::sync::Mutex::new(jaeger),
+            _spans: spans,
             _worker: worker,
             _project: project,
         }
@@ -345,7 +350,64 @@ impl Rig {
         self.assert_running(&primary, image, 2).await;
         assert!(self.pods(&format!("{name}-canary")).await.is_empty());
         let traffic = full["traffic"].as_str().unwrap_or("istio").to_string();
-        assert_eq!(self.canary_weight(name, &traffic).await, Some(0));
+        let at_rest = if traffic == "kubernetes" {
+            format!("svc:{name}-primary")
+        } else {
+            "w0".to_string()
+        };
+        assert_eq!(self.shape(name, &traffic).await.as_deref(), Some(&*at_rest));
+    }
+
+    /// The shape of the traffic object `name` of `traffic` (see [`shape`]), `None` while there
+    /// is none.
+    async fn shape(&self, name: &str, traffic: &str) -> Option<String> {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            self.namespace(),
+            &route_resource(traffic),
+        );
+        Some(shape(&api.get(name).await.ok()?.data))
+    }
+
+    /// Records every shape the traffic object `name` of `traffic` takes from now on, each with
+    /// the object as first seen in that shape. A watch, not polling: a state that lasts a
+    /// moment (the blue/green switch while the primary rolls out) is seen too. Returns once the
+    /// current shape is recorded.
+    async fn record_traffic(&self, name: &str, traffic: &str) -> Recording {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            self.namespace(),
+            &route_resource(traffic),
+        );
+        let seen = Arc::new(Mutex::new(Vec::<(String, Value)>::new()));
+        let record = seen.clone();
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let task = tokio::spawn(async move {
+            use futures::StreamExt;
+            let mut objects = watcher(api, config).applied_objects().boxed();
+            while let Some(next) = objects.next().await {
+                let Ok(object) = next else { continue };
+                let shape = shape(&object.data);
+                let mut seen = record.lock().unwrap();
+                if seen.last().map(|(s, _)| s) != Some(&shape) {
+                    seen.push((shape, object.data));
+                }
+            }
+        });
+        let recording = Recording { seen, task };
+        wait::until(
+            &format!("a watch of the traffic object {name} to see it"),
+            TIMEOUT,
+            || async {
+                if recording.shapes().is_empty() {
+                    Err("nothing yet".to_string())
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .await;
+        recording
     }
 
     fn canaries(&self) -> Api<DynamicObject> {
@@ -552,15 +614,21 @@ impl Rig {
     }
 
     /// Asserts that `name` has an Event of every reason in `want`; returns all its reasons.
+    /// (The scheduler writes Events in the background, a few at a time, so one queued a moment
+    /// before the status that ended the case may not be listed yet: this waits for them.)
     async fn assert_events(&self, name: &str, want: &[&str]) -> Vec<String> {
-        let reasons = self.event_reasons(name).await;
-        for reason in want {
-            assert!(
-                reasons.iter().any(|r| r == reason),
-                "{name}: no {reason} Event in {reasons:?}"
-            );
-        }
-        reasons
+        wait::until(
+            &format!("CanaryDeployment {name} to have Events {want:?}"),
+            TIMEOUT,
+            || async {
+                let reasons = self.event_reasons(name).await;
+                match want.iter().find(|w| !reasons.iter().any(|r| r == *w)) {
+                    None => Ok(reasons),
+                    Some(missing) => Err(format!("no {missing} Event in {reasons:?}")),
+                }
+            },
+        )
+        .await
     }
 
     async fn event_reasons(&self, name: &str) -> Vec<String> {
@@ -572,6 +640,77 @@ impl Rig {
             .await
             .expect("listing Events");
         list.items.into_iter().filter_map(|e| e.reason).collect()
+    }
+}
+
+/// The shapes a traffic object took, recorded by [`Rig::record_traffic`].
+struct Recording {
+    seen: Arc<Mutex<Vec<(String, Value)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Recording {
+    /// Every distinct shape so far, in order (consecutive repeats once).
+    fn shapes(&self) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
+
+    /// The object as first seen in `shape`.
+    fn object(&self, shape: &str) -> Option<Value> {
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .find(|(s, _)| s == shape)
+            .map(|(_, o)| o.clone())
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// How a traffic object routes, in short: `w20` (the canary's weight), `mirror50`, `matched`
+/// (requests matching rules go to the canary) or `svc:<app>` (the selector of a Service).
+fn shape(object: &Value) -> String {
+    if let Some(app) = object.pointer("/spec/selector/app").and_then(Value::as_str) {
+        return format!("svc:{app}");
+    }
+    let rules = object
+        .pointer("/spec/http")
+        .or_else(|| object.pointer("/spec/rules"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let Some(last) = rules.last() else {
+        return format!("no rules: {object}");
+    };
+    let mirror = last
+        .pointer("/mirrorPercentage/value")
+        .or_else(|| last.pointer("/filters/0/requestMirror/percent"))
+        .and_then(Value::as_f64);
+    let weight = last
+        .get("route")
+        .or_else(|| last.get("backendRefs"))
+        .and_then(Value::as_array)
+        .and_then(|backends| {
+            backends.iter().find_map(|b| {
+                let host = b["destination"]["host"].as_str().or(b["name"].as_str())?;
+                host.ends_with("-canary")
+                    .then(|| b["weight"].as_u64())
+                    .flatten()
+            })
+        });
+    match (rules.len(), mirror, weight) {
+        (2, _, _) => "matched".into(),
+        (_, Some(percent), _) => format!("mirror{percent}"),
+        (_, None, Some(weight)) => format!("w{weight}"),
+        _ => format!("unknown: {object}"),
     }
 }
 
@@ -656,8 +795,9 @@ async fn healthy(rig: &Rig, name: &str, traffic: &str) {
 }
 
 /// A canary answering 40% errors is rolled back after two failed checks; the primary stays.
-async fn failing(rig: &Rig, name: &str) {
-    rig.create(name, &format!("{name}:1"), json!({})).await;
+async fn failing(rig: &Rig, name: &str, traffic: &str) {
+    rig.create(name, &format!("{name}:1"), json!({"traffic": traffic}))
+        .await;
     rig.sim.set(
         rig.namespace(),
         &format!("{name}-canary"),
@@ -675,7 +815,7 @@ async fn failing(rig: &Rig, name: &str) {
     rig.until_no_pods(&format!("{name}-canary")).await;
     assert_eq!(status["statusInfo"]["failedChecks"], 2, "{status}");
     assert_eq!(weight(&status), 0);
-    assert_eq!(rig.canary_weight(name, "istio").await, Some(0));
+    assert_eq!(rig.canary_weight(name, traffic).await, Some(0));
     assert_eq!(
         rig.image(&format!("{name}-primary")).await,
         format!("{name}:1")
@@ -885,20 +1025,379 @@ async fn suspended(rig: &Rig, name: &str) {
     rig.assert_events(name, &["Suspended", "Resumed"]).await;
 }
 
+/// Judged on metrics and traces, a healthy canary is promoted; its spans are in the last check.
+async fn traced_healthy(rig: &Rig, name: &str) {
+    rig.create_and_release(name, json!({"checks": "both"}), Traffic::healthy(10.0))
+        .await;
+    let checked = rig
+        .until(name, "to check its spans", |s| {
+            s["statusInfo"]["lastQueries"][2]["result"] == "ok" || releases(s) == 1
+        })
+        .await;
+    let status = rig
+        .until(name, "to be promoted", |s| {
+            releases(s) == 1 && s["phase"] == "Waiting"
+        })
+        .await;
+    assert_eq!(last_outcome(&status), "promoted", "{status}");
+    if releases(&checked) == 0 {
+        let spans = &checked["statusInfo"]["lastQueries"][2];
+        assert_eq!(spans["name"], "canarySpans", "{checked}");
+        assert!(
+            spans["query"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(&format!("service={name}-canary ")),
+            "the resolved search is in status: {spans}"
+        );
+    }
+    assert_eq!(condition(&status, "TracesAvailable"), "True", "{status}");
+}
+
+/// Prometheus sees only successes, but a third of the canary's payment calls fail in its spans:
+/// the trace check rolls it back and names the operation.
+async fn traced_failing(rig: &Rig, name: &str) {
+    rig.create_and_release(
+        name,
+        json!({"checks": "both", "maxSpanErrorRatio": 0.05}),
+        Traffic::healthy(10.0).with_downstream_errors(0.3),
+    )
+    .await;
+    let status = rig
+        .until(name, "to be rolled back on its spans", |s| {
+            releases(s) == 1 && s["phase"] == "Waiting"
+        })
+        .await;
+    assert_eq!(last_outcome(&status), "failed", "{status}");
+    let info = &status["statusInfo"];
+    assert_eq!(info["failingOperation"], DOWNSTREAM_OPERATION, "{status}");
+    assert_eq!(info["lastQueries"][0]["result"], "ok", "{status}");
+    assert!(
+        info["lastQueries"][0]["value"].as_f64() >= Some(0.95),
+        "Prometheus saw a healthy canary: {status}"
+    );
+    let blamed = format!("failing operation \"{DOWNSTREAM_OPERATION}\"");
+    assert!(
+        info["history"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&blamed),
+        "{status}"
+    );
+    let events: Api<Event> = Api::namespaced(rig.client.clone(), rig.namespace());
+    let list = events
+        .list(&ListParams::default().fields(&format!(
+            "involvedObject.kind=CanaryDeployment,involvedObject.name={name}"
+        )))
+        .await
+        .expect("listing Events");
+    let failed = list
+        .items
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("AnalysisFailed"))
+        .unwrap_or_else(|| panic!("{name}: no AnalysisFailed Event"));
+    let message = failed.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains(&format!("operation \"{DOWNSTREAM_OPERATION}\"")),
+        "the rollback Event names the operation: {message}"
+    );
+}
+
+/// Jaeger down: a trace check has no data, the `noData: hold` policy holds the canary, and the
+/// `TracesAvailable` condition says which search failed and why.
+async fn jaeger_down(rig: &Rig, name: &str) {
+    rig.jaeger.lock().await.stop().await;
+    rig.create_and_release(
+        name,
+        json!({"checks": "traces", "noData": "hold"}),
+        Traffic::healthy(10.0),
+    )
+    .await;
+    let held = rig
+        .until(name, "to hold through two checks without Jaeger", |s| {
+            s["phase"] == "Evaluating" && s["statusInfo"]["iteration"].as_u64() >= Some(2)
+        })
+        .await;
+    assert_eq!(
+        held["statusInfo"]["lastQueries"][0]["result"], "error",
+        "{held}"
+    );
+    assert_eq!(held["statusInfo"]["failedChecks"], 0, "{held}");
+    assert_eq!(weight(&held), 20, "{held}");
+    assert_eq!(condition(&held, "TracesAvailable"), "False", "{held}");
+    let why = held["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "TracesAvailable"))
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        why.contains("canary-spans") && why.contains("Jaeger"),
+        "the condition names the search and the backend: {why}"
+    );
+    assert!(rig.event_reasons(name).await.iter().any(|r| r == "NoData"));
+}
+
+/// Creates `name` with `spec`, gives its canary healthy traffic, starts recording its traffic
+/// object and releases `<name>:2`; returns the recording once the release is promoted.
+async fn release_recorded(rig: &Rig, name: &str, traffic: &str, spec: Value) -> (Recording, Value) {
+    rig.create(name, &format!("{name}:1"), spec).await;
+    rig.sim.set(
+        rig.namespace(),
+        &format!("{name}-canary"),
+        Traffic::healthy(10.0),
+    );
+    let recording = rig.record_traffic(name, traffic).await;
+    rig.release(name, &format!("{name}:2")).await;
+    let status = rig
+        .until(name, "to be promoted", |s| {
+            releases(s) == 1 && s["phase"] == "Waiting"
+        })
+        .await;
+    assert_eq!(last_outcome(&status), "promoted", "{status}");
+    rig.assert_running(&format!("{name}-primary"), &format!("{name}:2"), 2)
+        .await;
+    rig.until_no_pods(&format!("{name}-canary")).await;
+    (recording, status)
+}
+
+/// A/B testing: during the analysis only requests with the header or the cookie reach the
+/// canary (a rule matching them, before the default rule to the primary); two healthy checks
+/// promote it and the route is back to one rule, all to the primary.
+async fn ab_testing(rig: &Rig, name: &str, traffic: &str) {
+    let spec = json!({"traffic": traffic, "strategy": "abTesting", "iterations": 2, "match": [
+        {"header": "X-Canary", "exact": "insider"}, {"cookie": "canary", "exact": "always"}]});
+    let (recording, status) = release_recorded(rig, name, traffic, spec).await;
+    assert_eq!(recording.shapes(), ["w0", "matched", "w0"], "{name}");
+    let matched = recording.object("matched").expect("the matched route");
+    let cookie = r"^(.*?;\s*)?canary=always(;.*)?$";
+    let canary = format!("{name}-canary");
+    if traffic == "istio" {
+        let rule = &matched["spec"]["http"][0];
+        assert_eq!(
+            rule["match"][0]["headers"]["x-canary"]["exact"], "insider",
+            "{matched}"
+        );
+        assert_eq!(
+            rule["match"][1]["headers"]["cookie"]["regex"], cookie,
+            "{matched}"
+        );
+        assert_eq!(rule["route"][0]["destination"]["host"], canary, "{matched}");
+    } else {
+        let rule = &matched["spec"]["rules"][0];
+        assert_eq!(
+            rule["matches"][0]["headers"][0],
+            json!({"name": "x-canary", "type": "Exact", "value": "insider"}),
+            "{matched}"
+        );
+        assert_eq!(
+            rule["matches"][1]["headers"][0]["value"], cookie,
+            "{matched}"
+        );
+        assert_eq!(rule["backendRefs"][0]["name"], canary, "{matched}");
+    }
+    assert_eq!(status["statusInfo"]["passedChecks"], 2, "{status}");
+    assert_eq!(status["statusInfo"]["iteration"], 2, "{status}");
+    let reasons = rig
+        .assert_events(
+            name,
+            &[
+                "NewRevision",
+                "CheckPassed",
+                "AnalysisSucceeded",
+                "Promoted",
+            ],
+        )
+        .await;
+    assert!(
+        !reasons.iter().any(|r| r == "WeightIncreased"),
+        "{name}: A/B steps no weight: {reasons:?}"
+    );
+}
+
+/// Mirroring before real traffic: two healthy checks on a 50% copy of the requests (the canary
+/// at weight 0), then the weight steps 20 → 40 → 60 and the promotion.
+async fn mirrored(rig: &Rig, name: &str, traffic: &str) {
+    let spec = json!({"traffic": traffic, "mirror": {"percentage": 50, "iterations": 2}});
+    let (recording, status) = release_recorded(rig, name, traffic, spec).await;
+    assert_eq!(
+        recording.shapes(),
+        ["w0", "mirror50", "w20", "w40", "w60", "w0"],
+        "{name}"
+    );
+    let mirror = recording.object("mirror50").expect("the mirroring route");
+    let canary = format!("{name}-canary");
+    if traffic == "istio" {
+        assert_eq!(
+            mirror["spec"]["http"][0]["mirror"]["host"], canary,
+            "{mirror}"
+        );
+    } else {
+        let filter = &mirror["spec"]["rules"][0]["filters"][0];
+        assert_eq!(filter["type"], "RequestMirror", "{mirror}");
+        assert_eq!(
+            filter["requestMirror"]["backendRef"]["name"], canary,
+            "{mirror}"
+        );
+    }
+    // Two checks under mirroring, then 20 → 40, 40 → 60 and 60 → promote.
+    assert_eq!(status["statusInfo"]["iteration"], 5, "{status}");
+    rig.assert_events(name, &["CheckPassed", "WeightIncreased", "Promoted"])
+        .await;
+}
+
+/// Blue/green without a mesh: the canary gets no traffic during the analysis (the target's
+/// Service selects the primary); after two healthy checks the Service switches to the canary
+/// while the primary rolls out the new template, then back to the primary; no route exists.
+async fn blue_green(rig: &Rig, name: &str) {
+    let spec = json!({"traffic": "kubernetes", "strategy": "blueGreen", "iterations": 2});
+    let (recording, status) = release_recorded(rig, name, "kubernetes", spec).await;
+    let (primary, canary) = (format!("svc:{name}-primary"), format!("svc:{name}-canary"));
+    assert_eq!(
+        recording.shapes(),
+        [&*primary, &*canary, &*primary],
+        "{name}"
+    );
+    assert_eq!(status["statusInfo"]["passedChecks"], 2, "{status}");
+    for traffic in ["istio", "gatewayapi"] {
+        assert_eq!(
+            rig.shape(name, traffic).await,
+            None,
+            "{name}: no {traffic} route"
+        );
+    }
+    rig.assert_events(name, &["CheckPassed", "AnalysisSucceeded", "Promoted"])
+        .await;
+}
+
+/// Linkerd: the route is an HTTPRoute, and the checks read Linkerd's own proxy metrics
+/// (`response_total`, `response_latency_ms_bucket` of the canary's Deployment, inbound) from
+/// Prometheus: a healthy canary is promoted, one answering 40% errors rolled back.
+async fn linkerd(rig: &Rig, healthy_name: &str, failing_name: &str) {
+    tokio::join!(
+        healthy(rig, healthy_name, "linkerd"),
+        failing(rig, failing_name, "linkerd")
+    );
+    for name in [healthy_name, failing_name] {
+        let status = rig.status(name).await;
+        let queries = &status["statusInfo"]["lastQueries"];
+        let rate = queries[0]["query"].as_str().unwrap_or_default();
+        let p99 = queries[1]["query"].as_str().unwrap_or_default();
+        let workload = format!(r#"deployment="{name}-canary",direction="inbound""#);
+        assert!(
+            rate.contains("response_total{") && rate.contains(&workload),
+            "{name}: Linkerd's success rate: {queries}"
+        );
+        assert!(
+            p99.contains("response_latency_ms_bucket{"),
+            "{name}: Linkerd's latency: {queries}"
+        );
+        assert_eq!(queries[0]["result"], "ok", "{name}: {queries}");
+    }
+}
+
 /// Every case at once against one scheduler and `worker`.
 async fn every_case(worker: Worker) {
     let rig = Rig::start(worker).await;
     tokio::join!(
         healthy(&rig, "web", "istio"),
         healthy(&rig, "shop", "gatewayapi"),
-        failing(&rig, "cart"),
+        failing(&rig, "cart", "istio"),
         no_data_held(&rig, "quiet"),
         no_data_failed(&rig, "silent"),
         superseded(&rig, "api"),
         resumed(&rig, "search"),
         skipped(&rig, "fast"),
         suspended(&rig, "paused"),
+        traced_healthy(&rig, "traced"),
+        traced_failing(&rig, "checkout"),
+        ab_testing(&rig, "insiders", "istio"),
+        mirrored(&rig, "shadow", "gatewayapi"),
+        blue_green(&rig, "bluegreen"),
+        linkerd(&rig, "linked", "unlinked"),
     );
+    // Last: it stops Jaeger for everyone.
+    jaeger_down(&rig, "blind").await;
+}
+
+/// Every traffic object both workers build (`examples/canary/testdata/traffic.json`, which
+/// their unit tests compare against) is accepted by the API server under the upstream Istio and
+/// Gateway API CRDs (a server-side dry run); broken ones are refused, so the schemas are in force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_objects_are_valid_upstream() {
+    let cp = control_plane().await;
+    install_upstream_crds(cp);
+    for name in [
+        "virtualservices.networking.istio.io",
+        "httproutes.gateway.networking.k8s.io",
+    ] {
+        wait_established(&cp.client(), name).await;
+    }
+    let ns = cp.namespace("shapes").await.expect("test namespace");
+    let shapes: Value = serde_json::from_str(
+        &std::fs::read_to_string(example_dir().join("testdata/traffic.json"))
+            .expect("reading examples/canary/testdata/traffic.json"),
+    )
+    .expect("traffic.json is JSON");
+    let apply = |object: Value| {
+        let client = cp.client();
+        let namespace = ns.name().to_string();
+        async move {
+            let kind = object["kind"].as_str().unwrap_or_default();
+            let traffic = match kind {
+                "VirtualService" => "istio",
+                "HTTPRoute" => "gatewayapi",
+                _ => "kubernetes",
+            };
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client, &namespace, &route_resource(traffic));
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            api.patch(
+                &name,
+                &PatchParams::apply("canary-e2e").dry_run(),
+                &Patch::Apply(&object),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        }
+    };
+    let cases = shapes["cases"].as_array().expect("cases");
+    assert!(cases.len() >= 10, "{} cases", cases.len());
+    for case in cases {
+        if let Err(e) = apply(case["object"].clone()).await {
+            panic!(
+                "{}: the API server refused {}: {e}",
+                case["name"], case["object"]
+            );
+        }
+    }
+    let find = |name: &str| {
+        cases
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["object"].clone())
+            .unwrap_or_else(|| panic!("case {name}"))
+    };
+    let mut too_much = find("gatewayapi mirrored:50");
+    too_much["spec"]["rules"][0]["filters"][0]["requestMirror"]["percent"] = json!(150);
+    let mut no_mirror = find("gatewayapi mirrored:50");
+    no_mirror["spec"]["rules"][0]["filters"][0]["requestMirror"] = Value::Null;
+    let mut not_a_number = find("istio mirrored:50");
+    not_a_number["spec"]["http"][0]["mirrorPercentage"]["value"] = json!("half");
+    for (what, broken) in [
+        ("a mirror percent above 100", too_much),
+        ("a RequestMirror filter without requestMirror", no_mirror),
+        ("a mirrorPercentage that is not a number", not_a_number),
+    ] {
+        assert!(
+            apply(broken.clone()).await.is_err(),
+            "the API server accepted {what}: {broken}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,9 @@
-//! Putting an operator on a cluster with `ap`: the generated manifests and Helm chart pass the
+//! Putting an operator on a cluster with `ap`: the generated manifests pass the
 //! API server's validation, `ap deploy` then `ap undeploy` leaves nothing behind, the generated
 //! RBAC is enough for a full operator run and no more, and `ap build` without a container
 //! engine. (`ap run` is proven per language by the new-user suites, `lang_*.rs` and
-//! `new_user_rust.rs`; the rollout wait and `ap logs --cluster` by `deploy_rollout.rs`.)
+//! `new_user_rust.rs`; the rollout wait and `ap logs --cluster` by `deploy_rollout.rs`; the
+//! generated Helm chart by `chart.rs`.)
 //!
 //! `ap` is built into the workspace's target directory once per test process (as
 //! `autopilot-scheduler` is, see `autopilot_e2e::scheduler::binary`). The worker that `ap run`
@@ -58,116 +59,8 @@ fn kubectl_dry_run(kubeconfig: &Path, namespace: &str, file: &Path) {
     );
 }
 
-/// Renders the chart's templates the way `helm template` does for the expressions the
-/// generator writes: `.Values.path` with `| quote` or `| toJson`, `required`,
-/// `.Release.Namespace` / `.Release.Service`, and `if .Values.path` / `else` / `end` blocks with
-/// `{{-` trimming. Any other expression fails the test.
-fn render_template(text: &str, values: &Value, namespace: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    // Whether each enclosing `if` block is being rendered.
-    let mut blocks: Vec<bool> = Vec::new();
-    while let Some(start) = rest.find("{{") {
-        let active = blocks.iter().all(|b| *b);
-        let end = rest[start..].find("}}").expect("unclosed {{") + start;
-        let mut expr = rest[start + 2..end].trim();
-        let text = if let Some(trimmed) = expr.strip_prefix('-') {
-            expr = trimmed.trim();
-            rest[..start].trim_end()
-        } else {
-            &rest[..start]
-        };
-        if active {
-            out.push_str(text);
-        }
-        rest = &rest[end + 2..];
-        if let Some(path) = expr.strip_prefix("if .Values.") {
-            let v = path.split('.').fold(values.clone(), |v, k| v[k].clone());
-            assert!(
-                v.is_boolean(),
-                "{{{{ {expr} }}}} needs a boolean in values.yaml"
-            );
-            blocks.push(v == json!(true));
-            continue;
-        }
-        if expr == "else" {
-            let last = blocks.last_mut().expect("else outside if");
-            *last = !*last;
-            continue;
-        }
-        if expr == "end" {
-            blocks.pop().expect("end outside if");
-            continue;
-        }
-        if !active {
-            continue;
-        }
-        let mut parts = expr.split('|').map(str::trim);
-        let head = parts.next().unwrap();
-        let pipe: Vec<&str> = parts.collect();
-        let value = if let Some(path) = head.strip_prefix(".Values.") {
-            path.split('.').fold(values.clone(), |v, k| v[k].clone())
-        } else if let Some(required) = head.strip_prefix("required ") {
-            let path = required
-                .rsplit_once(".Values.")
-                .expect("required .Values.x")
-                .1;
-            let v = path.split('.').fold(values.clone(), |v, k| v[k].clone());
-            assert!(v.as_str().is_some_and(|s| !s.is_empty()), "required {path}");
-            v
-        } else if head == ".Release.Namespace" {
-            json!(namespace)
-        } else if head == ".Release.Service" {
-            json!("Helm")
-        } else {
-            panic!("the test renderer does not know {{{{ {expr} }}}}");
-        };
-        assert!(
-            !value.is_null(),
-            "{{{{ {expr} }}}} has no value in values.yaml"
-        );
-        let text = match (pipe.as_slice(), &value) {
-            ([], Value::String(s)) => s.clone(),
-            ([], other) => other.to_string(),
-            (["quote"] | ["toJson"], Value::String(s)) => json!(s).to_string(),
-            (["quote"], other) => json!(other.to_string()).to_string(),
-            _ => panic!("the test renderer does not know the pipe in {{{{ {expr} }}}}"),
-        };
-        out.push_str(&text);
-    }
-    assert!(blocks.is_empty(), "unclosed if");
-    out.push_str(rest);
-    out
-}
-
-/// Reads the generated values.yaml: nested mappings by two-space indentation, scalars, comments.
-fn parse_values(text: &str) -> Value {
-    let mut root = json!({});
-    let mut path: Vec<(usize, String)> = Vec::new();
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let indent = line.len() - trimmed.len();
-        let (key, value) = trimmed.split_once(':').expect("key: value");
-        while path.last().is_some_and(|(i, _)| *i >= indent) {
-            path.pop();
-        }
-        let parent = path.iter().fold(&mut root, |v, (_, k)| &mut v[k.as_str()]);
-        let value = value.trim();
-        if value.is_empty() {
-            parent[key] = json!({});
-            path.push((indent, key.to_owned()));
-        } else {
-            parent[key] = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
-        }
-    }
-    root
-}
-
 #[tokio::test(flavor = "multi_thread")]
-async fn manifests_and_chart_pass_server_dry_run() {
+async fn manifests_pass_server_dry_run() {
     let cp = autopilot_testenv::shared().await.expect("control plane");
     let ns = cp.namespace("deploy-dry").await.unwrap();
     let kubeconfig = cp.kubeconfig_path();
@@ -267,75 +160,6 @@ async fn manifests_and_chart_pass_server_dry_run() {
         );
     }
     assert!(!out.contains("ClusterRole"), "{out}");
-
-    // The chart, with the project files as `helm install --set-file` would pass them.
-    let chart = deploy.join("chart");
-    let rendered = tmp.path().join("rendered");
-    std::fs::create_dir_all(&rendered).unwrap();
-    let mut values = parse_values(&std::fs::read_to_string(chart.join("values.yaml")).unwrap());
-    values["config"]["project"] =
-        json!(std::fs::read_to_string(dir.join("autopilot.yaml")).unwrap());
-    values["config"]["operator"] =
-        json!(std::fs::read_to_string(dir.join("autopilot-operator.yaml")).unwrap());
-    let helm = Command::new("helm")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if helm {
-        let out = Command::new("helm")
-            .args(["template", "canary"])
-            .arg(&chart)
-            .args(["--namespace", ns.name(), "--include-crds"])
-            .arg("--set-file")
-            .arg(format!(
-                "config.project={}",
-                dir.join("autopilot.yaml").display()
-            ))
-            .arg("--set-file")
-            .arg(format!(
-                "config.operator={}",
-                dir.join("autopilot-operator.yaml").display()
-            ))
-            .output()
-            .expect("running helm");
-        std::fs::write(rendered.join("all.yaml"), ok("helm template", out)).unwrap();
-    } else {
-        eprintln!("helm is not installed: rendering the chart with this test's template renderer");
-        for entry in std::fs::read_dir(chart.join("templates")).unwrap() {
-            let path = entry.unwrap().path();
-            let template = std::fs::read_to_string(&path).unwrap();
-            let text = render_template(&template, &values, ns.name());
-            std::fs::write(rendered.join(path.file_name().unwrap()), text).unwrap();
-            // The namespaced variant (rbac.namespaced=true) as well.
-            let mut namespaced = values.clone();
-            namespaced["rbac"]["namespaced"] = json!(true);
-            let text = render_template(&template, &namespaced, ns.name());
-            let name = format!("namespaced-{}", path.file_name().unwrap().to_string_lossy());
-            if name == "namespaced-rbac.yaml" {
-                assert!(
-                    text.contains("kind: Role\n") && !text.contains("ClusterRole"),
-                    "{text}"
-                );
-            }
-            if name == "namespaced-scheduler.yaml" {
-                assert!(
-                    text.contains(&format!("- --namespaces={}\n", ns.name())),
-                    "{text}"
-                );
-            }
-            std::fs::write(rendered.join(name), text).unwrap();
-        }
-        std::fs::copy(chart.join("crds/crd.yaml"), rendered.join("crd.yaml")).unwrap();
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&rendered)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    assert!(files.len() >= if helm { 1 } else { 9 }, "{files:?}");
-    for file in files {
-        kubectl_dry_run(kubeconfig, ns.name(), &file);
-    }
 }
 
 /// Every object of every listable kind, as `group/kind namespace/name`; Events are left out
@@ -449,7 +273,7 @@ async fn deploy_then_undeploy_leaves_nothing_behind() {
     api.create(&PostParams::default(), &greeting).await.unwrap();
     let out = ok(
         "ap status",
-        ap(kubeconfig, &["status", dir.to_str().unwrap()]),
+        ap(kubeconfig, &["status", "--dir", dir.to_str().unwrap()]),
     );
     let mut lines = out.lines();
     let header = lines.next().unwrap_or_default();

@@ -1,4 +1,5 @@
-//! The Java worker path: the golden generated project, its Maven build and JUnit tests, and a new
+//! The Java worker path: the SDK's own JUnit tests, the golden generated project, its Maven build
+//! and JUnit tests, and a new
 //! user's first Java operator — `ap init --lang java`, `ap generate`, two handlers filled in — run
 //! with `ap run` until its example resource reaches its final phase (see
 //! `autopilot_e2e::new_user`).
@@ -119,6 +120,26 @@ fn copy_tree(from: &Path, to: &Path) {
         fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         fs::write(path, bytes).expect("write");
     }
+}
+
+#[test]
+fn sdk_java_passes_its_tests() {
+    let repo = java_toolchain();
+    // A copy, so that Maven's output never races hack/deps/java.sh's install of the same tree;
+    // the SDK compiles the contract from ../proto.
+    let work = tempfile::tempdir().expect("temp dir");
+    copy_tree(&root().join("sdk-java"), &work.path().join("sdk-java"));
+    copy_tree(&root().join("proto"), &work.path().join("proto"));
+    mvn(&work.path().join("sdk-java"), &repo, &["-q", "verify"]);
+    let report = fs::read_to_string(
+        work.path()
+            .join("sdk-java/target/surefire-reports/dev.autopilot.sdk.WorkerTest.txt"),
+    )
+    .expect("a surefire report of the SDK's tests");
+    assert!(
+        report.contains("Failures: 0, Errors: 0") && !report.contains("Tests run: 0,"),
+        "{report}"
+    );
 }
 
 #[test]

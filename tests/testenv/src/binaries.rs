@@ -9,6 +9,10 @@ use crate::{Component, Error};
 /// The environment variable naming a directory that already holds the binaries.
 pub const BIN_DIR_ENV: &str = "AUTOPILOT_CONTROLPLANE_BIN";
 
+/// `hack/controlplane.sh` itself, so that `ap cluster up` builds (or finds in the cache) the
+/// control plane on a machine that has `ap` but not this repository.
+const CONTROLPLANE_SH: &str = include_str!("../../../hack/controlplane.sh");
+
 /// The directory holding `etcd`, `kube-apiserver`, `kube-controller-manager`, `kube-scheduler`,
 /// `kwok`.
 #[derive(Debug, Clone)]
@@ -18,8 +22,9 @@ pub(crate) struct Binaries {
 }
 
 impl Binaries {
-    /// Uses [`BIN_DIR_ENV`] if set, else runs `bash hack/controlplane.sh`, which builds the
-    /// binaries on first use (several minutes) and then only prints where they are.
+    /// Uses [`BIN_DIR_ENV`] if set, else runs `hack/controlplane.sh` (the text compiled in),
+    /// which builds the binaries on first use (several minutes) and then only prints where
+    /// they are.
     pub(crate) fn locate() -> Result<Self, Error> {
         if let Some(dir) = std::env::var_os(BIN_DIR_ENV).filter(|d| !d.is_empty()) {
             return Ok(Self {
@@ -36,7 +41,7 @@ impl Binaries {
         // stderr is captured, not inherited: the script only writes to it when it builds, and a
         // failure returns it in the error.
         let output = Command::new("bash")
-            .arg(&script)
+            .args(["-c", CONTROLPLANE_SH, "hack/controlplane.sh"])
             .output()
             .map_err(|e| failed(e.to_string(), b""))?;
         if !output.status.success() {

@@ -249,7 +249,8 @@ impl Builder {
         }
         Ok(ControlPlane {
             processes,
-            _watchdog: watchdog,
+            watchdog,
+            ready_timeout: self.ready_timeout,
             root,
             url: api.url,
             config: api.config,
@@ -278,8 +279,9 @@ pub struct ControlPlane {
     // Stopped in reverse start order by `Drop`; then the fields drop in declaration order: the
     // watchdog is dismissed before the directory it guards is removed.
     processes: Vec<Process>,
-    // Never read: held so the watchdog's pipe stays open while the control plane runs.
-    _watchdog: Watchdog,
+    // Held so the watchdog's pipe stays open while the control plane runs; guards restarts.
+    watchdog: Watchdog,
+    ready_timeout: Duration,
     root: RootDir,
     url: String,
     config: kube::Config,
@@ -413,6 +415,74 @@ impl ControlPlane {
             .expect("kwok runs when with_kwok_logs was given");
         let kwok = crate::kwok::KwokLogs { dir, log };
         crate::kwok::serve_pod_logs(&self.client(), &kwok, namespace, pod).await
+    }
+
+    /// Stops `component` with SIGKILL, as a crash would, leaving its data (etcd's data
+    /// directory) in place for [`start_again`](Self::start_again). Clients see connections
+    /// refused until then.
+    ///
+    /// # Panics
+    ///
+    /// When `component` was not started.
+    pub fn stop(&mut self, component: Component) {
+        self.process_mut(component)
+            .unwrap_or_else(|| panic!("{component} was not started"))
+            .stop();
+    }
+
+    /// Starts `component` again — stopping it first if it runs — with the same flags, ports and
+    /// data, its output appended to the same log, and waits until it is ready. Supported for
+    /// etcd and kube-apiserver, the components whose outages a scheduler must ride out.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ExitedEarly`] or [`Error::NotReady`] when it does not come up, or the errors
+    /// of starting a process.
+    ///
+    /// # Panics
+    ///
+    /// When `component` was not started, or is neither etcd nor kube-apiserver.
+    pub async fn start_again(&mut self, component: Component) -> Result<(), Error> {
+        let probe = match component {
+            Component::Etcd => {
+                let process = self
+                    .process(component)
+                    .unwrap_or_else(|| panic!("{component} was not started"));
+                let port = process
+                    .args()
+                    .iter()
+                    .find_map(|a| a.strip_prefix("--listen-client-urls=http://127.0.0.1:"))
+                    .and_then(|p| p.parse().ok())
+                    .expect("etcd is started with --listen-client-urls on 127.0.0.1");
+                Probe::EtcdHealth(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+            }
+            Component::ApiServer => Probe::Ok {
+                client: Client::try_from(self.config.clone())
+                    .map_err(Error::kube("building a client for kube-apiserver"))?,
+                path: "/readyz",
+            },
+            other => panic!("start_again supports etcd and kube-apiserver, not {other}"),
+        };
+        let index = self
+            .processes
+            .iter()
+            .position(|p| p.component() == component)
+            .unwrap_or_else(|| panic!("{component} was not started"));
+        self.processes[index].respawn(&mut self.watchdog)?;
+        let launch = Launch {
+            root: &self.root.path,
+            watchdog: &mut self.watchdog,
+            timeout: self.ready_timeout,
+        };
+        let process = &mut self.processes[index];
+        let waited_for = format!("{component} to be ready again after a restart");
+        launch.wait_ready(process, waited_for, &probe).await
+    }
+
+    fn process_mut(&mut self, component: Component) -> Option<&mut Process> {
+        self.processes
+            .iter_mut()
+            .find(|p| p.component() == component)
     }
 
     fn process(&self, component: Component) -> Option<&Process> {

@@ -73,7 +73,7 @@ impl Watchdog {
     }
 
     /// Adds `pid` to the processes killed when the test process dies.
-    fn guard(&mut self, pid: u32) -> std::io::Result<()> {
+    pub(crate) fn guard(&mut self, pid: u32) -> std::io::Result<()> {
         writeln!(self.pids, "{pid}")?;
         self.pids.flush()
     }
@@ -93,6 +93,9 @@ pub(crate) struct Process {
     component: Component,
     child: Child,
     log: PathBuf,
+    /// How it was started, to start it again the same way.
+    binary: PathBuf,
+    args: Vec<String>,
 }
 
 impl Process {
@@ -106,6 +109,37 @@ impl Process {
         watchdog: &mut Watchdog,
     ) -> Result<Self, Error> {
         let out = File::create(&log).map_err(Error::filesystem("creating", &log))?;
+        Self::spawn_into(component, binary, args, log, out, watchdog)
+    }
+
+    /// Starts the process again with the same binary and arguments, its output appended to the
+    /// same log. Kills it first if it still runs.
+    pub(crate) fn respawn(&mut self, watchdog: &mut Watchdog) -> Result<(), Error> {
+        self.stop();
+        let log = self.log.clone();
+        let out = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .map_err(Error::filesystem("opening", &log))?;
+        let (binary, args) = (self.binary.clone(), self.args.clone());
+        *self = Self::spawn_into(self.component, &binary, &args, log, out, watchdog)?;
+        Ok(())
+    }
+
+    /// SIGKILLs the process (as a crash would) and reaps it.
+    pub(crate) fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn spawn_into(
+        component: Component,
+        binary: &Path,
+        args: &[String],
+        log: PathBuf,
+        out: File,
+        watchdog: &mut Watchdog,
+    ) -> Result<Self, Error> {
         let err = out
             .try_clone()
             .map_err(Error::filesystem("opening", &log))?;
@@ -131,6 +165,8 @@ impl Process {
             component,
             child,
             log,
+            binary: binary.to_owned(),
+            args: args.to_vec(),
         })
     }
 
@@ -142,6 +178,11 @@ impl Process {
     /// The process id.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The arguments it was started with.
+    pub(crate) fn args(&self) -> &[String] {
+        &self.args
     }
 
     /// The log file.

@@ -25,6 +25,9 @@ use autopilot_model::{Model, Project, Worker, WorkerMode};
 use crate::yaml::Yaml;
 use crate::{DO_NOT_EDIT, GeneratedFile};
 
+mod chart;
+mod git_credentials;
+mod receiver;
 #[cfg(test)]
 mod tests;
 
@@ -37,6 +40,10 @@ pub const CONFIG_DIR: &str = "/config";
 const DEFAULT_WORKER_PORT: u16 = 50051;
 /// Where a worker's TLS Secret (`tls.crt`, `tls.key`, optional `ca.crt`) is mounted.
 const WORKER_TLS_DIR: &str = "/etc/autopilot/worker-tls";
+
+/// The `app.kubernetes.io/managed-by` label of everything `ap` generates and applies (the chart
+/// uses Helm's own, `.Release.Service`).
+pub(crate) const MANAGED_BY: &str = "ap";
 
 /// Plain manifests (defaults) or Helm templates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,145 +79,11 @@ pub(crate) fn render(model: &Model, namespace: &str) -> Vec<GeneratedFile> {
         ));
     }
 
-    let t = "deploy/chart/templates";
-    files.push(GeneratedFile::regenerated(
-        "deploy/chart/Chart.yaml",
-        format!(
-            "{header}{}",
-            Yaml::map()
-                .with("apiVersion", "v2")
-                .with("name", project.operator_name.as_str())
-                .with(
-                    "description",
-                    format!(
-                        "The {} operator ({}), run by the Autopilot scheduler",
-                        project.operator_name, project.kind
-                    )
-                )
-                .with("type", "application")
-                .with("version", "0.1.0")
-                .with("appVersion", "0.1.0")
-                .to_document()
-        ),
-    ));
-    files.push(GeneratedFile::regenerated(
-        "deploy/chart/values.yaml",
-        chart.values(),
-    ));
-    files.push(GeneratedFile::regenerated(
-        "deploy/chart/crds/crd.yaml",
-        format!("{header}{}", crate::crd::crd(project).to_document()),
-    ));
-    files.push(GeneratedFile::regenerated(
-        format!("{t}/rbac.yaml"),
-        format!(
-            "{header}{{{{- if .Values.rbac.namespaced }}}}\n{}{{{{- else }}}}\n{}{{{{- end }}}}\n",
-            namespaced_rbac(
-                project,
-                Yaml::Raw("{{ .Release.Namespace | quote }}".to_owned())
-            ),
-            crate::rbac::rbac(project, "{{ .Release.Namespace }}")
-        ),
-    ));
-    files.push(GeneratedFile::regenerated(
-        format!("{t}/configmap.yaml"),
-        format!("{header}{}", chart.config_map().to_document()),
-    ));
-    files.push(GeneratedFile::regenerated(
-        format!("{t}/scheduler.yaml"),
-        format!(
-            "{header}{}",
-            watch_own_namespace_when_namespaced(&join(&chart.scheduler()))
-        ),
-    ));
-    let workers = chart.separate_workers();
-    if !workers.is_empty() {
-        files.push(GeneratedFile::regenerated(
-            format!("{t}/workers.yaml"),
-            format!("{header}{}", join(&workers)),
-        ));
-    }
+    files.extend(chart::files(model, &chart));
     files
 }
 
-/// The chart's scheduler watches only the release namespace when `rbac.namespaced` is set: an
-/// extra `--namespaces` argument after `--project-dir`. A flag rather than an empty default, so
-/// that `namespaces` of autopilot-operator.yaml still applies with cluster-wide RBAC.
-fn watch_own_namespace_when_namespaced(scheduler: &str) -> String {
-    let mut out = String::new();
-    for line in scheduler.lines() {
-        out.push_str(line);
-        out.push('\n');
-        let trimmed = line.trim_start();
-        if trimmed.starts_with("- ") && trimmed.contains("--project-dir=") {
-            let indent = &line[..line.len() - trimmed.len()];
-            out.push_str(&format!(
-                "{indent}{{{{- if .Values.rbac.namespaced }}}}\n\
-                 {indent}- --namespaces={{{{ .Release.Namespace }}}}\n\
-                 {indent}{{{{- end }}}}\n"
-            ));
-        }
-    }
-    out
-}
-
-/// ServiceAccount, Role and RoleBinding named after the operator in `namespace`: the rules of
-/// [`crate::rbac::rules`], granted in one namespace only.
-fn namespaced_rbac(project: &Project, namespace: Yaml) -> String {
-    let name = project.operator_name.as_str();
-    let labels = || {
-        Yaml::map()
-            .with("app.kubernetes.io/name", name)
-            .with("app.kubernetes.io/managed-by", "autopilot")
-    };
-    let metadata = || {
-        Yaml::map()
-            .with("name", name)
-            .with("namespace", namespace.clone())
-            .with("labels", labels())
-    };
-    let account = Yaml::map()
-        .with("apiVersion", "v1")
-        .with("kind", "ServiceAccount")
-        .with("metadata", metadata());
-    let rules = crate::rbac::rules(project)
-        .into_iter()
-        .map(|r| {
-            Yaml::map()
-                .with("apiGroups", Yaml::strs([r.group.as_str()]))
-                .with("resources", Yaml::strs([r.resource.as_str()]))
-                .with("verbs", Yaml::strs(r.verbs))
-        })
-        .collect();
-    let role = Yaml::map()
-        .with("apiVersion", "rbac.authorization.k8s.io/v1")
-        .with("kind", "Role")
-        .with("metadata", metadata())
-        .with("rules", Yaml::Seq(rules));
-    let binding = Yaml::map()
-        .with("apiVersion", "rbac.authorization.k8s.io/v1")
-        .with("kind", "RoleBinding")
-        .with("metadata", metadata())
-        .with(
-            "roleRef",
-            Yaml::map()
-                .with("apiGroup", "rbac.authorization.k8s.io")
-                .with("kind", "Role")
-                .with("name", name),
-        )
-        .with(
-            "subjects",
-            Yaml::Seq(vec![
-                Yaml::map()
-                    .with("kind", "ServiceAccount")
-                    .with("name", name)
-                    .with("namespace", namespace.clone()),
-            ]),
-        );
-    join(&[account, role, binding])
-}
-
-fn join(docs: &[Yaml]) -> String {
+pub(super) fn join(docs: &[Yaml]) -> String {
     docs.iter()
         .map(Yaml::to_document)
         .collect::<Vec<_>>()
@@ -295,52 +168,122 @@ impl<'a> Manifests<'a> {
         }
     }
 
+    /// The name of one of the operator's own objects: the operator's name plus `suffix` in
+    /// plain manifests; in the chart, the release's full name (`_helpers.tpl`) plus `suffix`,
+    /// so that two releases never collide.
+    fn own_name(&self, suffix: &str) -> Yaml {
+        match self.flavor {
+            Flavor::Plain => Yaml::from(format!("{}{suffix}", self.name())),
+            Flavor::Chart => Yaml::Raw(format!(
+                "{{{{ include \"{}.fullname\" . }}}}{suffix}",
+                self.name()
+            )),
+        }
+    }
+
     fn labels(&self, component: &str) -> Yaml {
-        Yaml::map()
-            .with("app.kubernetes.io/name", self.name())
-            .with("app.kubernetes.io/component", component)
-            .with("app.kubernetes.io/part-of", self.name())
-            .with(
-                "app.kubernetes.io/managed-by",
-                match self.flavor {
-                    Flavor::Plain => Yaml::from("ap"),
-                    Flavor::Chart => Yaml::Raw("{{ .Release.Service | quote }}".to_owned()),
-                },
-            )
+        match self.flavor {
+            Flavor::Plain => Yaml::map()
+                .with("app.kubernetes.io/name", self.name())
+                .with("app.kubernetes.io/component", component)
+                .with("app.kubernetes.io/part-of", self.name())
+                .with("app.kubernetes.io/managed-by", MANAGED_BY),
+            Flavor::Chart => Yaml::Block(format!(
+                "include \"{}.labels\" (list . \"{component}\")",
+                self.name()
+            )),
+        }
     }
 
     fn selector(&self, component: &str) -> Yaml {
-        Yaml::map()
-            .with("app.kubernetes.io/name", self.name())
-            .with("app.kubernetes.io/component", component)
+        match self.flavor {
+            Flavor::Plain => Yaml::map()
+                .with("app.kubernetes.io/name", self.name())
+                .with("app.kubernetes.io/component", component),
+            Flavor::Chart => Yaml::Block(format!(
+                "include \"{}.selectorLabels\" (list . \"{component}\")",
+                self.name()
+            )),
+        }
     }
 
-    fn metadata(&self, name: &str, component: &str) -> Yaml {
+    fn metadata(&self, name: impl Into<Yaml>, component: &str) -> Yaml {
         Yaml::map()
             .with("name", name)
             .with("namespace", self.namespace())
             .with("labels", self.labels(component))
     }
 
+    /// A container's resources: the defaults, or in the chart `.Values.<key>.resources` whole,
+    /// so a user can drop the limits or add ephemeral storage.
     fn resources(&self, key: &str, r: &Resources) -> Yaml {
-        let one = |kind: &str, (cpu, memory): (&str, &str)| {
-            Yaml::map()
-                .with(
-                    "cpu",
-                    self.value(&format!("{key}.resources.{kind}.cpu"), cpu, " | quote"),
-                )
-                .with(
-                    "memory",
-                    self.value(
-                        &format!("{key}.resources.{kind}.memory"),
-                        memory,
-                        " | quote",
-                    ),
-                )
-        };
+        if self.flavor == Flavor::Chart {
+            return Yaml::Block(format!("toYaml .Values.{key}.resources"));
+        }
+        let one = |(cpu, memory): (&str, &str)| Yaml::map().with("cpu", cpu).with("memory", memory);
         Yaml::map()
-            .with("requests", one("requests", r.requests))
-            .with("limits", one("limits", r.limits))
+            .with("requests", one(r.requests))
+            .with("limits", one(r.limits))
+    }
+
+    /// A container image: `default` in plain manifests; in the chart
+    /// `.Values.<key>.image.repository:tag` (the tag defaulting to the chart's appVersion).
+    fn image(&self, key: &str, default: &str) -> Yaml {
+        match self.flavor {
+            Flavor::Plain => Yaml::from(default),
+            Flavor::Chart => Yaml::Raw(format!(
+                "\"{{{{ .Values.{key}.image.repository }}}}:{{{{ .Values.{key}.image.tag | default .Chart.AppVersion }}}}\""
+            )),
+        }
+    }
+
+    /// A container with its image, and in the chart its `imagePullPolicy`.
+    fn container(&self, name: &str, key: &str, default_image: &str) -> Yaml {
+        let container = Yaml::map()
+            .with("name", name)
+            .with("image", self.image(key, default_image));
+        match self.flavor {
+            Flavor::Plain => container,
+            Flavor::Chart => container.with(
+                "imagePullPolicy",
+                Yaml::Raw(format!("{{{{ .Values.{key}.image.pullPolicy }}}}")),
+            ),
+        }
+    }
+
+    /// A pod template's metadata: its labels, and in the chart `.Values.<key>.podAnnotations`.
+    fn pod_metadata(&self, key: &str, component: &str) -> Yaml {
+        let metadata = Yaml::map();
+        let metadata = match self.flavor {
+            Flavor::Plain => metadata,
+            Flavor::Chart => metadata.with(
+                "annotations",
+                Yaml::With(format!(".Values.{key}.podAnnotations")),
+            ),
+        };
+        metadata.with("labels", self.labels(component))
+    }
+
+    /// A pod spec's scheduling and pull settings, in the chart only: `imagePullSecrets` and
+    /// `.Values.<key>.{nodeSelector,tolerations,affinity}`, each written when set.
+    fn placement(&self, pod: Yaml, key: &str) -> Yaml {
+        match self.flavor {
+            Flavor::Plain => pod,
+            Flavor::Chart => pod
+                .with(
+                    "imagePullSecrets",
+                    Yaml::With(".Values.imagePullSecrets".to_owned()),
+                )
+                .with(
+                    "nodeSelector",
+                    Yaml::With(format!(".Values.{key}.nodeSelector")),
+                )
+                .with(
+                    "tolerations",
+                    Yaml::With(format!(".Values.{key}.tolerations")),
+                )
+                .with("affinity", Yaml::With(format!(".Values.{key}.affinity"))),
+        }
     }
 
     fn security_context() -> Yaml {
@@ -364,12 +307,14 @@ impl<'a> Manifests<'a> {
             .with("seccompProfile", Yaml::map().with("type", "RuntimeDefault"))
     }
 
-    fn worker_image(&self, worker: &Worker) -> Yaml {
-        self.value(
-            &format!("workers.{}.image", values_key(&worker.name)),
-            format!("{}-{}:latest", self.name(), worker.name),
-            " | quote",
-        )
+    /// The values key of `worker`: `workers.<name in camelCase>`.
+    fn worker_key(worker: &Worker) -> String {
+        format!("workers.{}", values_key(&worker.name))
+    }
+
+    /// The default image of `worker`.
+    fn worker_image(&self, worker: &Worker) -> String {
+        format!("{}-{}:latest", self.name(), worker.name)
     }
 
     /// The endpoint the scheduler calls for `worker`'s phases (that of its first phase).
@@ -405,7 +350,7 @@ impl<'a> Manifests<'a> {
         let mut volumes = vec![
             Yaml::map().with("name", "config").with(
                 "configMap",
-                Yaml::map().with("name", format!("{name}-config")),
+                Yaml::map().with("name", self.own_name("-config")),
             ),
             Yaml::map()
                 .with("name", "tmp")
@@ -441,6 +386,13 @@ impl<'a> Manifests<'a> {
                     .with("readOnly", true),
             );
         }
+        for (volume, mount) in git_credentials::volumes(operator)
+            .into_iter()
+            .chain(self.receiver_volumes())
+        {
+            volumes.push(volume);
+            scheduler_mounts.push(mount);
+        }
         let mut containers = Vec::new();
         let mut socket_dirs = Vec::new();
         for worker in self.sidecars() {
@@ -467,9 +419,12 @@ impl<'a> Manifests<'a> {
                 );
                 mounts.push(Yaml::map().with("name", volume).with("mountPath", dir));
             }
-            let mut container = Yaml::map()
-                .with("name", worker.name.as_str())
-                .with("image", self.worker_image(worker))
+            let mut container = self
+                .container(
+                    &worker.name,
+                    &Self::worker_key(worker),
+                    &self.worker_image(worker),
+                )
                 .with(
                     "env",
                     Yaml::Seq(vec![
@@ -502,10 +457,7 @@ impl<'a> Manifests<'a> {
                 container
                     .with(
                         "resources",
-                        self.resources(
-                            &format!("workers.{}", values_key(&worker.name)),
-                            &WORKER_RESOURCES,
-                        ),
+                        self.resources(&Self::worker_key(worker), &WORKER_RESOURCES),
                     )
                     .with("securityContext", Self::security_context()),
             );
@@ -522,12 +474,8 @@ impl<'a> Manifests<'a> {
                     .with("mountPath", dir.as_str()),
             );
         }
-        let scheduler = Yaml::map()
-            .with("name", "scheduler")
-            .with(
-                "image",
-                self.value("scheduler.image", DEFAULT_SCHEDULER_IMAGE, " | quote"),
-            )
+        let scheduler = self
+            .container("scheduler", "scheduler", DEFAULT_SCHEDULER_IMAGE)
             .with(
                 "args",
                 Yaml::strs([
@@ -546,14 +494,19 @@ impl<'a> Manifests<'a> {
             )
             .with(
                 "ports",
-                Yaml::Seq(vec![
-                    Yaml::map()
-                        .with("name", "metrics")
-                        .with("containerPort", i64::from(metrics_port)),
-                    Yaml::map()
-                        .with("name", "health")
-                        .with("containerPort", i64::from(health_port)),
-                ]),
+                Yaml::Seq(
+                    [
+                        Yaml::map()
+                            .with("name", "metrics")
+                            .with("containerPort", i64::from(metrics_port)),
+                        Yaml::map()
+                            .with("name", "health")
+                            .with("containerPort", i64::from(health_port)),
+                    ]
+                    .into_iter()
+                    .chain(self.receiver_port())
+                    .collect(),
+                ),
             )
             .with("livenessProbe", probe("/healthz", 10))
             .with("readinessProbe", probe("/readyz", 5))
@@ -568,7 +521,7 @@ impl<'a> Manifests<'a> {
         let deployment = Yaml::map()
             .with("apiVersion", "apps/v1")
             .with("kind", "Deployment")
-            .with("metadata", self.metadata(name, "scheduler"))
+            .with("metadata", self.metadata(self.own_name(""), "scheduler"))
             .with(
                 "spec",
                 Yaml::map()
@@ -580,26 +533,34 @@ impl<'a> Manifests<'a> {
                     .with(
                         "template",
                         Yaml::map()
-                            .with(
-                                "metadata",
-                                Yaml::map().with("labels", self.labels("scheduler")),
-                            )
+                            .with("metadata", self.pod_metadata("scheduler", "scheduler"))
                             .with(
                                 "spec",
-                                Yaml::map()
-                                    .with("serviceAccountName", name)
-                                    .with("securityContext", Self::pod_security_context())
-                                    .with("containers", Yaml::Seq(containers))
-                                    .with("volumes", Yaml::Seq(volumes)),
+                                self.placement(
+                                    Yaml::map()
+                                        .with("serviceAccountName", self.own_name(""))
+                                        .with("securityContext", Self::pod_security_context())
+                                        .with("containers", Yaml::Seq(containers))
+                                        .with("volumes", Yaml::Seq(volumes)),
+                                    "scheduler",
+                                ),
                             ),
                     ),
             );
-        let service = Yaml::map()
+        let service = self.scheduler_service("metrics", i64::from(metrics_port));
+        let mut docs = vec![deployment, service];
+        docs.extend(self.receiver_service());
+        docs
+    }
+
+    /// A Service `<name>-<port_name>` in front of the scheduler's named container port.
+    fn scheduler_service(&self, port_name: &str, port: i64) -> Yaml {
+        Yaml::map()
             .with("apiVersion", "v1")
             .with("kind", "Service")
             .with(
                 "metadata",
-                self.metadata(&format!("{name}-metrics"), "scheduler"),
+                self.metadata(self.own_name(&format!("-{port_name}")), "scheduler"),
             )
             .with(
                 "spec",
@@ -609,13 +570,12 @@ impl<'a> Manifests<'a> {
                         "ports",
                         Yaml::Seq(vec![
                             Yaml::map()
-                                .with("name", "metrics")
-                                .with("port", i64::from(metrics_port))
-                                .with("targetPort", "metrics"),
+                                .with("name", port_name)
+                                .with("port", port)
+                                .with("targetPort", port_name),
                         ]),
                     ),
-            );
-        vec![deployment, service]
+            )
     }
 
     /// A Deployment and a Service for each worker with `mode: deployment`.
@@ -631,15 +591,13 @@ impl<'a> Manifests<'a> {
                 Endpoint::Https(url) => (port_of(url), true),
                 Endpoint::Unix(_) => (DEFAULT_WORKER_PORT, false),
             };
-            let key = format!("workers.{}", values_key(&worker.name));
+            let key = Self::worker_key(worker);
             let mut env = vec![
                 Yaml::map()
                     .with("name", "AUTOPILOT_WORKER_ADDR")
                     .with("value", format!("0.0.0.0:{port}")),
             ];
-            let mut container = Yaml::map()
-                .with("name", "worker")
-                .with("image", self.worker_image(worker));
+            let mut container = self.container("worker", &key, &self.worker_image(worker));
             let mut volumes = Vec::new();
             if tls {
                 for (var, file) in [
@@ -706,7 +664,7 @@ impl<'a> Manifests<'a> {
                 Yaml::map()
                     .with("apiVersion", "apps/v1")
                     .with("kind", "Deployment")
-                    .with("metadata", self.metadata(&worker.name, &component))
+                    .with("metadata", self.metadata(worker.name.as_str(), &component))
                     .with(
                         "spec",
                         Yaml::map()
@@ -725,11 +683,8 @@ impl<'a> Manifests<'a> {
                             .with(
                                 "template",
                                 Yaml::map()
-                                    .with(
-                                        "metadata",
-                                        Yaml::map().with("labels", self.labels(&component)),
-                                    )
-                                    .with("spec", pod),
+                                    .with("metadata", self.pod_metadata(&key, &component))
+                                    .with("spec", self.placement(pod, &key)),
                             ),
                     ),
             );
@@ -740,7 +695,7 @@ impl<'a> Manifests<'a> {
                 Yaml::map()
                     .with("apiVersion", "v1")
                     .with("kind", "Service")
-                    .with("metadata", self.metadata(&worker.name, &component))
+                    .with("metadata", self.metadata(worker.name.as_str(), &component))
                     .with(
                         "spec",
                         Yaml::map()
@@ -764,13 +719,12 @@ impl<'a> Manifests<'a> {
     /// The chart's ConfigMap of the two project files, from `config.project` and
     /// `config.operator`.
     fn config_map(&self) -> Yaml {
-        let name = self.name();
         Yaml::map()
             .with("apiVersion", "v1")
             .with("kind", "ConfigMap")
             .with(
                 "metadata",
-                self.metadata(&format!("{name}-config"), "scheduler"),
+                self.metadata(self.own_name("-config"), "scheduler"),
             )
             .with(
                 "data",
@@ -785,74 +739,4 @@ impl<'a> Manifests<'a> {
                     ),
             )
     }
-
-    /// The chart's documented `values.yaml`.
-    fn values(&self) -> String {
-        let name = self.name();
-        let mut out = format!(
-            "# {DO_NOT_EDIT}\n\
-             # Values of the {name} chart. Install with:\n\
-             #   helm install {name} deploy/chart --namespace {name}-system --create-namespace \\\n\
-             #     --set-file config.project=autopilot.yaml --set-file config.operator=autopilot-operator.yaml\n\
-             \n\
-             # The two project files the scheduler reads (mounted at {CONFIG_DIR}, reloaded on change).\n\
-             config:\n\
-             \x20 # Text of autopilot.yaml (required).\n\
-             \x20 project: \"\"\n\
-             \x20 # Text of autopilot-operator.yaml; empty means every default.\n\
-             \x20 operator: \"\"\n\
-             \n\
-             rbac:\n\
-             \x20 # false: a ClusterRole, the scheduler watches every namespace (or the namespaces of\n\
-             \x20 # autopilot-operator.yaml). true: a Role in the release namespace, which the\n\
-             \x20 # scheduler then watches alone.\n\
-             \x20 namespaced: false\n\
-             \n\
-             scheduler:\n\
-             \x20 # The autopilot-scheduler image.\n\
-             \x20 image: {DEFAULT_SCHEDULER_IMAGE}\n\
-             \x20 # More than one replica needs leaderElection.enabled in autopilot-operator.yaml.\n\
-             \x20 replicas: 1\n\
-             {}\n",
-            resources_values(&SCHEDULER_RESOURCES)
-        );
-        if self.project.workers.is_empty() {
-            return out;
-        }
-        out.push_str("# One entry per worker of autopilot.yaml.\nworkers:\n");
-        for worker in &self.project.workers {
-            out.push_str(&format!(
-                "  {}:\n    # Image of the {} worker ({}, runs as {}).\n    image: {}-{}:latest\n",
-                values_key(&worker.name),
-                worker.name,
-                worker.language,
-                match worker.mode {
-                    WorkerMode::Sidecar => "a sidecar of the scheduler",
-                    WorkerMode::Deployment => "its own Deployment and Service",
-                },
-                name,
-                worker.name
-            ));
-            if worker.mode == WorkerMode::Deployment {
-                out.push_str(&format!(
-                    "    # Pods of the worker behind its Service.\n    replicas: {}\n",
-                    worker.replicas
-                ));
-            }
-            out.push_str(
-                &resources_values(&WORKER_RESOURCES)
-                    .lines()
-                    .map(|l| format!("  {l}\n"))
-                    .collect::<String>(),
-            );
-        }
-        out
-    }
-}
-
-fn resources_values(r: &Resources) -> String {
-    format!(
-        "  # Container resources.\n  resources:\n    requests:\n      cpu: {}\n      memory: {}\n    limits:\n      cpu: \"{}\"\n      memory: {}",
-        r.requests.0, r.requests.1, r.limits.0, r.limits.1
-    )
 }

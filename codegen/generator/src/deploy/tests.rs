@@ -44,14 +44,70 @@ fn chart_templates_refer_to_documented_values() {
         "canaryAnalysis:",
         "replicas: 2",
         "project: \"\"",
+        "repository: autopilot-scheduler\n",
+        "repository: canary-operator-canary-worker\n",
+        "install: true",
+        "nodeSelector: {}",
     ] {
         assert!(values.contains(key), "values.yaml has {key}:\n{values}");
     }
     let scheduler = file(&files, "deploy/chart/templates/scheduler.yaml");
-    assert!(scheduler.contains("image: {{ .Values.scheduler.image | quote }}"));
-    assert!(scheduler.contains("namespace: {{ .Release.Namespace | quote }}"));
+    for expected in [
+        "image: \"{{ .Values.scheduler.image.repository }}:{{ .Values.scheduler.image.tag | default .Chart.AppVersion }}\"",
+        "imagePullPolicy: {{ .Values.scheduler.image.pullPolicy }}",
+        "namespace: {{ .Release.Namespace | quote }}",
+        "name: {{ include \"canary-operator.fullname\" . }}\n",
+        "labels: {{- include \"canary-operator.labels\" (list . \"scheduler\") | nindent 4 }}",
+        "resources: {{- toYaml .Values.scheduler.resources | nindent 12 }}",
+        "      {{- with .Values.scheduler.nodeSelector }}\n      nodeSelector: {{- toYaml . | nindent 8 }}\n      {{- end }}\n",
+        "      {{- with .Values.imagePullSecrets }}\n",
+    ] {
+        assert!(scheduler.contains(expected), "{expected}:\n{scheduler}");
+    }
     let workers = file(&files, "deploy/chart/templates/workers.yaml");
     assert!(workers.contains("replicas: {{ .Values.workers.canaryAnalysis.replicas }}"));
+    // Separate workers keep the names autopilot-operator.yaml calls them by.
+    assert!(workers.contains("name: canary-analysis\n"), "{workers}");
+    assert!(workers.contains("{{- with .Values.workers.canaryAnalysis.tolerations }}"));
+    // Every `.Values` path a template reads is in values.yaml's schema.
+    let schema: serde_json::Value =
+        serde_json::from_str(file(&files, "deploy/chart/values.schema.json")).unwrap();
+    for (path, text) in files
+        .iter()
+        .filter(|f| f.path.starts_with("deploy/chart/templates/"))
+        .map(|f| (&f.path, &f.contents))
+    {
+        for used in text.split(".Values.").skip(1) {
+            let key: String = used
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+                .collect();
+            let node = key
+                .trim_end_matches('.')
+                .split('.')
+                .fold(&schema, |node, k| &node["properties"][k]);
+            assert!(
+                node.is_object(),
+                "{path}: .Values.{key} is not in the schema"
+            );
+        }
+    }
+}
+
+#[test]
+fn crd_is_a_template_kept_on_uninstall() {
+    let files = render(&canary(), "default");
+    let crd = file(&files, "deploy/chart/templates/crd.yaml");
+    assert!(crd.contains("{{- if .Values.crds.install }}\n"), "{crd}");
+    assert!(
+        crd.contains("  annotations:\n    helm.sh/resource-policy: keep\n"),
+        "{crd}"
+    );
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.path.starts_with("deploy/chart/crds/"))
+    );
 }
 
 #[test]
@@ -65,14 +121,24 @@ fn ports() {
 #[test]
 fn rbac_in_both_scopes() {
     let files = render(&canary(), "canary-system");
-    let namespaced = namespaced_rbac(&canary().project, Yaml::from("canary-system"));
+    let chart = file(&files, "deploy/chart/templates/rbac.yaml");
+    let (account, grants) = chart
+        .split_once("{{- if .Values.rbac.namespaced }}\n")
+        .unwrap();
+    assert!(account.contains("kind: ServiceAccount\n"), "{chart}");
+    let (namespaced, cluster) = grants.split_once("{{- else }}\n").unwrap();
     assert!(namespaced.contains("kind: Role\n"));
     assert!(namespaced.contains("kind: RoleBinding\n"));
     assert!(!namespaced.contains("ClusterRole"));
-    assert_eq!(namespaced.matches("namespace: canary-system").count(), 4);
-    let chart = file(&files, "deploy/chart/templates/rbac.yaml");
-    assert!(chart.contains("{{- if .Values.rbac.namespaced }}\n"));
-    assert!(chart.contains("kind: Role\n") && chart.contains("kind: ClusterRole\n"));
+    assert_eq!(
+        namespaced
+            .matches("namespace: {{ .Release.Namespace | quote }}")
+            .count(),
+        3
+    );
+    assert!(
+        cluster.contains("kind: ClusterRole\n") && cluster.contains("kind: ClusterRoleBinding\n")
+    );
     let scheduler = file(&files, "deploy/chart/templates/scheduler.yaml");
     assert!(scheduler.contains(
         "{{- if .Values.rbac.namespaced }}\n            - --namespaces={{ .Release.Namespace }}\n"
@@ -85,4 +151,93 @@ fn separate_workers_are_behind_headless_services() {
     let files = render(&canary(), "canary-system");
     let workers = file(&files, "deploy/workers.yaml");
     assert!(workers.contains("clusterIP: None"), "{workers}");
+}
+
+#[test]
+fn git_targets_mount_their_secrets_and_may_read_kustomizations() {
+    let mut model = canary();
+    model.project.phases[1].destinations = vec![
+        autopilot_model::git::Destination::Apply,
+        autopilot_model::git::Destination::Git("fleet".into()),
+    ];
+    model.operator = autopilot_model::parse_operator(
+        "autopilot-operator.yaml",
+        "git:\n  fleet:\n    url: https://git.example.com/org/fleet.git\n    \
+         credentials: {secret: fleet-git}\n  local:\n    url: https://h/r.git\n    \
+         credentials: {passwordFile: /tmp/token}\n",
+    )
+    .unwrap();
+    let files = render(&model, "canary-system");
+    let scheduler = file(&files, "deploy/scheduler.yaml");
+    assert!(scheduler.contains("secretName: fleet-git"), "{scheduler}");
+    assert!(
+        scheduler.contains("mountPath: /var/run/autopilot/git/fleet"),
+        "{scheduler}"
+    );
+    assert!(
+        !scheduler.contains("git-local"),
+        "file credentials mount nothing"
+    );
+    let rules = crate::rbac::rules(&model.project);
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.group == "kustomize.toolkit.fluxcd.io"
+                && r.resource == "kustomizations"
+                && r.verbs == ["get"])
+    );
+    assert!(
+        !crate::rbac::rules(&canary().project)
+            .iter()
+            .any(|r| r.resource == "kustomizations")
+    );
+    let schema = crate::crd::schema(&model.project);
+    assert_eq!(
+        schema["properties"]["status"]["properties"]["git"]["type"],
+        "object"
+    );
+    assert!(
+        crate::crd::schema(&canary().project)["properties"]["status"]["properties"]
+            .get("git")
+            .is_none()
+    );
+}
+
+#[test]
+fn the_event_receiver_gets_a_port_a_service_its_secret_and_an_optional_ingress() {
+    let mut model = canary();
+    model.operator = autopilot_model::parse_operator(
+        "autopilot-operator.yaml",
+        "receiver:\n  addr: 0.0.0.0:9093\n  cloudevents: {tokenFile: /var/run/autopilot/receiver/token}\n",
+    )
+    .unwrap();
+    let files = render(&model, "canary-system");
+    let scheduler = file(&files, "deploy/scheduler.yaml");
+    for expected in [
+        "- name: events\n              containerPort: 9093\n",
+        "secretName: canary-operator-receiver\n",
+        "mountPath: /var/run/autopilot/receiver\n",
+        "name: canary-operator-events\n",
+        "targetPort: events\n",
+    ] {
+        assert!(scheduler.contains(expected), "{expected:?}:\n{scheduler}");
+    }
+    let ingress = file(&files, "deploy/chart/templates/events-ingress.yaml");
+    assert!(
+        ingress.contains("{{- if .Values.events.ingress.enabled }}\n"),
+        "{ingress}"
+    );
+    assert!(ingress.contains("name: {{ include \"canary-operator.fullname\" . }}-events\n"));
+    assert!(file(&files, "deploy/chart/values.yaml").contains("events:\n  ingress:\n"));
+    let schema: serde_json::Value =
+        serde_json::from_str(file(&files, "deploy/chart/values.schema.json")).unwrap();
+    assert!(schema["properties"]["events"]["properties"]["ingress"].is_object());
+    // Off by default: none of it.
+    let plain = render(&canary(), "canary-system");
+    assert!(!file(&plain, "deploy/scheduler.yaml").contains("events"));
+    assert!(
+        !plain
+            .iter()
+            .any(|f| f.path.ends_with("events-ingress.yaml"))
+    );
 }

@@ -10,7 +10,10 @@ use std::fmt::Write as _;
 use autopilot_model::{Input, Language, Phase, Project};
 
 use crate::rust::snake_case;
-use crate::{DO_NOT_EDIT, GenerateError, GeneratedFile, Options, SdkSource, crd};
+use crate::{
+    BUNDLED_DIR, DO_NOT_EDIT, GenerateError, GeneratedFile, Options, SDK_VERSION, SdkSource, crd,
+    rules_doc,
+};
 
 use types::go_name;
 
@@ -56,7 +59,7 @@ pub(crate) fn render(
         GeneratedFile::owned(path("go.mod"), go_mod(module, &options.sdk)),
         GeneratedFile::owned(path("go.sum"), SDK_GO_SUM.to_owned()),
         GeneratedFile::owned(path("README.md"), readme(project, module, &phases)),
-        GeneratedFile::owned(path("Dockerfile"), dockerfile(module)),
+        GeneratedFile::owned(path("Dockerfile"), dockerfile(module, &options.sdk)),
         // `ap build` writes the binary to bin/.
         GeneratedFile::owned(path(".gitignore"), "bin/\n".to_owned()),
         GeneratedFile::regenerated(path("main.go"), main_go(project, module, &phases)),
@@ -128,6 +131,13 @@ fn go_mod(module: &str, sdk: &SdkSource) -> String {
             "v0.0.0".to_owned(),
             format!("\n// The SDK from a local checkout.\nreplace {SDK_MODULE} => {p}\n"),
         ),
+        SdkSource::Bundled => (
+            go_version(SDK_VERSION),
+            format!(
+                "\n// The SDK `ap generate` wrote beside this module; drop this line to use the published one.\n\
+                 replace {SDK_MODULE} => ./{BUNDLED_DIR}\n"
+            ),
+        ),
     };
     let mut required = requirements(SDK_GO_MOD);
     required.sort();
@@ -164,11 +174,20 @@ Autopilot scheduler over gRPC.
     )
 }
 
-fn dockerfile(module: &str) -> String {
+fn dockerfile(module: &str, sdk: &SdkSource) -> String {
+    let header = match sdk {
+        SdkSource::Path(_) => {
+            "# Builds the worker into a small image. With a local SDK (`replace` in go.mod), build from a\n\
+             # context that holds both this directory and the SDK, or vendor it first (`go mod vendor`).\n"
+        }
+        SdkSource::Bundled => {
+            "# Builds the worker into a small image. The SDK comes along: it is in third_party/ (see the\n\
+             # `replace` in go.mod).\n"
+        }
+        SdkSource::Version(_) => "# Builds the worker into a small image.\n",
+    };
     format!(
-        r#"# Builds the worker into a small image. With a local SDK (`replace` in go.mod), build from a
-# context that holds both this directory and the SDK, or vendor it first (`go mod vendor`).
-FROM golang:{GO_VERSION} AS build
+        r#"{header}FROM golang:{GO_VERSION} AS build
 WORKDIR /src
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -o /{module} .
@@ -234,7 +253,7 @@ fn model_go(project: &Project) -> String {
     writer.top_level(
         "Spec",
         &format!("Spec is the spec of a {}.", project.kind),
-        &project.spec,
+        &rules_doc::documented(&project.spec, None),
     );
     writer.top_level(
         "StatusInfo",
@@ -242,8 +261,11 @@ fn model_go(project: &Project) -> String {
             "StatusInfo is what the workers of {} keep in .status.statusInfo.",
             project.kind
         ),
-        &project.status_info,
+        &rules_doc::documented(&project.status_info, None),
     );
+    for (name, doc, schema) in crate::event_types::payload_types(project) {
+        writer.top_level(&name, &format!("{name} is {}", lower_first(&doc)), schema);
+    }
     format!(
         r#"// {DO_NOT_EDIT}
 
@@ -298,6 +320,18 @@ fn inputs_go(project: &Project, phases: &[&Phase]) -> String {
                         );
                     }
                 }
+                Input::Traces { queries, .. } => {
+                    for query in queries {
+                        let constant = format!("Trace{}", go_name(query));
+                        add(
+                            constant.clone(),
+                            query,
+                            format!(
+                                "{constant} names the result of the trace query {query}: ctx.Trace({constant})."
+                            ),
+                        );
+                    }
+                }
             }
         }
     }
@@ -345,7 +379,7 @@ fn phase_go(project: &Project, module: &str, phase: &Phase) -> String {
         phase.name
     );
     doc.push_str("//\n");
-    if phase.inputs.is_empty() {
+    if phase.inputs.is_empty() && phase.events.is_empty() {
         doc.push_str("// It has no inputs.\n");
     } else {
         doc.push_str("// Inputs:\n");
@@ -371,7 +405,23 @@ fn phase_go(project: &Project, module: &str, phase: &Phase) -> String {
                         );
                     }
                 }
+                Input::Traces { queries, .. } => {
+                    for query in queries {
+                        let _ = writeln!(
+                            doc,
+                            "//   - ctx.Trace(model.Trace{}): the spans found by the trace query {query}",
+                            go_name(query)
+                        );
+                    }
+                }
             }
+        }
+        for name in &phase.events {
+            let _ = writeln!(
+                doc,
+                "//   - ctx.Events({name:?}): {}",
+                crate::event_types::input_doc(project, name, "event.DecodeData(&v)")
+            );
         }
     }
     if !phase.outputs.is_empty() {

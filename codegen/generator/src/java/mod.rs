@@ -8,15 +8,15 @@ use std::fmt::Write as _;
 use autopilot_model::{Input, Language, Phase, Project};
 use serde_json::Value;
 
-use crate::{DO_NOT_EDIT, GenerateError, GeneratedFile, Options, SdkSource, crd};
+use crate::{
+    BUNDLED_DIR, DO_NOT_EDIT, GenerateError, GeneratedFile, Options, SDK_VERSION, SdkSource, crd,
+    rules_doc,
+};
 
 use types::{RecordWriter, escape, package_segment, pascal_case};
 
 /// Directory of the worker project, relative to the project directory.
 const WORKER_DIR: &str = "worker";
-
-/// The version of `dev.autopilot:autopilot-sdk` a local (path) SDK is installed as.
-const SDK_VERSION: &str = "0.1.0";
 
 /// What every Java file of one worker project shares.
 struct Names<'a> {
@@ -98,7 +98,7 @@ pub(crate) fn render(
 
     let mut files = vec![
         GeneratedFile::owned(path("pom.xml"), pom_xml(&names, &options.sdk)),
-        GeneratedFile::owned(path("Dockerfile"), dockerfile(&names)),
+        GeneratedFile::owned(path("Dockerfile"), dockerfile(&names, &options.sdk)),
         GeneratedFile::owned(path("README.md"), readme(&names, &phases)),
         GeneratedFile::owned(path(".gitignore"), "target/\n".to_owned()),
         GeneratedFile::regenerated(names.source("main", "", "Main"), main_java(&names, &phases)),
@@ -110,7 +110,10 @@ pub(crate) fn render(
                 &names,
                 "Spec",
                 &format!("The spec of a {}.", project.kind),
-                &project.spec,
+                &rules_doc::documented(
+                    &project.spec,
+                    Some(&format!("The spec of a {}.", project.kind)),
+                ),
             ),
         ));
     }
@@ -124,8 +127,21 @@ pub(crate) fn render(
                     "What the workers of {} keep in {{@code .status.statusInfo}}.",
                     project.kind
                 ),
-                &project.status_info,
+                // The javadoc text is escaped, so the lead before the rules is plain.
+                &rules_doc::documented(
+                    &project.status_info,
+                    Some(&format!(
+                        "What the workers of {} keep in .status.statusInfo.",
+                        project.kind
+                    )),
+                ),
             ),
+        ));
+    }
+    for (name, doc, schema) in crate::event_types::payload_types(project) {
+        files.push(GeneratedFile::regenerated(
+            names.source("main", "model", &name),
+            model_java(&names, &name, &doc, schema),
         ));
     }
     for phase in &phases {
@@ -189,6 +205,12 @@ fn pom_xml(names: &Names<'_>, sdk: &SdkSource) -> String {
             SDK_VERSION.to_owned(),
             format!(
                 "\n    <!-- The SDK's sources are at {p} (relative to this file): install them with\n         `mvn -f {p}/pom.xml install` before the first build. -->"
+            ),
+        ),
+        SdkSource::Bundled => (
+            SDK_VERSION.to_owned(),
+            format!(
+                "\n    <!-- The SDK's sources are in {BUNDLED_DIR}; `ap generate` installs them into your local\n         Maven repository (again by hand: `mvn -f {BUNDLED_DIR}/pom.xml install`). -->"
             ),
         ),
     };
@@ -290,13 +312,24 @@ fn pom_xml(names: &Names<'_>, sdk: &SdkSource) -> String {
     )
 }
 
-fn dockerfile(names: &Names<'_>) -> String {
+fn dockerfile(names: &Names<'_>, sdk: &SdkSource) -> String {
+    let (note, install_sdk) = match sdk {
+        SdkSource::Bundled => (
+            "# The build stage installs the SDK from third_party/ first.\n",
+            format!(
+                "COPY third_party third_party\nRUN mvn -B -q -f {BUNDLED_DIR}/pom.xml install -DskipTests\n"
+            ),
+        ),
+        SdkSource::Path(_) | SdkSource::Version(_) => (
+            "# The build stage needs dev.autopilot:autopilot-sdk in a repository Maven can reach.\n",
+            String::new(),
+        ),
+    };
     format!(
         r#"# The worker's image: yours to edit; `ap generate` only creates it.
-# The build stage needs dev.autopilot:autopilot-sdk in a repository Maven can reach.
-FROM maven:3.9-eclipse-temurin-17 AS build
+{note}FROM maven:3.9-eclipse-temurin-17 AS build
 WORKDIR /src
-COPY pom.xml .
+{install_sdk}COPY pom.xml .
 COPY src src
 RUN mvn -B -q package -DskipTests
 
@@ -438,7 +471,7 @@ fn phase_java(names: &Names<'_>, phase: &Phase) -> String {
         "   * Handles one resource in the {{@code {}}} phase.\n   *",
         phase.name
     );
-    if phase.inputs.is_empty() {
+    if phase.inputs.is_empty() && phase.events.is_empty() {
         doc.push_str("   * <p>It has no inputs.\n");
     } else {
         doc.push_str("   * <p>Inputs:\n   *\n   * <ul>\n");
@@ -462,7 +495,22 @@ fn phase_java(names: &Names<'_>, phase: &Phase) -> String {
                         );
                     }
                 }
+                Input::Traces { queries, .. } => {
+                    for query in queries {
+                        let _ = writeln!(
+                            doc,
+                            "   *   <li>{{@code ctx.trace({query:?})}}: the spans found by the trace query."
+                        );
+                    }
+                }
             }
+        }
+        for name in &phase.events {
+            let _ = writeln!(
+                doc,
+                "   *   <li>{{@code ctx.events({name:?})}}: {}",
+                crate::event_types::input_doc(project, name, "{@code event.data(T.class)}")
+            );
         }
         doc.push_str("   * </ul>\n");
     }

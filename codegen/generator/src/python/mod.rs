@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 
 use autopilot_model::{Input, Language, Phase, Project};
 
-use crate::{DO_NOT_EDIT, GenerateError, GeneratedFile, Options, SdkSource, crd};
+use crate::{
+    BUNDLED_DIR, DO_NOT_EDIT, GenerateError, GeneratedFile, Options, SdkSource, crd, rules_doc,
+};
 
 use types::snake_case;
 
@@ -52,7 +54,10 @@ pub(crate) fn render(
             path("pyproject.toml"),
             pyproject_toml(project, &distribution, &package, &options.sdk),
         ),
-        GeneratedFile::owned(path("README.md"), readme(project, &distribution, &package)),
+        GeneratedFile::owned(
+            path("README.md"),
+            readme(project, &distribution, &package, &options.sdk),
+        ),
         GeneratedFile::owned(path("Dockerfile"), dockerfile(&package, &options.sdk)),
         GeneratedFile::owned(
             path(".gitignore"),
@@ -104,6 +109,7 @@ fn sdk_requirement(sdk: &SdkSource) -> String {
                 format!("{SDK_PACKAGE}{v}")
             }
         }
+        SdkSource::Bundled => sdk_requirement(&SdkSource::Path(BUNDLED_DIR.to_owned())),
         SdkSource::Path(p) if p.starts_with('/') => format!("{SDK_PACKAGE} @ file://{p}"),
         SdkSource::Path(p) => {
             let mut root = "root".to_owned();
@@ -126,7 +132,7 @@ fn sdk_requirement(sdk: &SdkSource) -> String {
 }
 
 fn pyproject_toml(project: &Project, distribution: &str, package: &str, sdk: &SdkSource) -> String {
-    let local = matches!(sdk, SdkSource::Path(_));
+    let local = matches!(sdk, SdkSource::Path(_) | SdkSource::Bundled);
     let (direct, ruff_ignore) = if local {
         (
             "\n# The SDK is a local directory (see `dependencies`).\n[tool.hatch.metadata]\nallow-direct-references = true\n",
@@ -134,6 +140,12 @@ fn pyproject_toml(project: &Project, distribution: &str, package: &str, sdk: &Sd
         )
     } else {
         ("", "")
+    };
+    // The bundled SDK is checked by its own settings, not the worker's.
+    let ruff_exclude = if *sdk == SdkSource::Bundled {
+        "extend-exclude = [\"third_party\"]\n"
+    } else {
+        ""
     };
     format!(
         r#"# The worker's project file: yours to edit (add dependencies here); `ap generate` only creates it.
@@ -167,7 +179,7 @@ pythonpath = ["src"]
 [tool.ruff]
 line-length = 100
 target-version = "py310"
-
+{ruff_exclude}
 [tool.ruff.lint]
 select = ["E", "F", "W", "I", "B", "UP", "N", "SIM", "RUF"]{ruff_ignore}
 [tool.mypy]
@@ -183,14 +195,21 @@ packages = ["{package}", "tests"]
     )
 }
 
-fn readme(project: &Project, distribution: &str, package: &str) -> String {
+fn readme(project: &Project, distribution: &str, package: &str, sdk: &SdkSource) -> String {
+    let sdk_note = match sdk {
+        SdkSource::Bundled => format!(
+            "\nThe `autopilot-sdk` it depends on is the one in `{BUNDLED_DIR}/` (written by `ap generate`\n\
+             with the `ap` that generated this project), so pip installs it from there, never from an index.\n"
+        ),
+        SdkSource::Path(_) | SdkSource::Version(_) => String::new(),
+    };
     format!(
         r#"# {distribution}
 
 The worker of the `{operator}` operator: one function per phase of a {kind}, in
 `src/{package}/phases/`. `ap generate` rewrites `__main__.py`, `model.py` and `phases/__init__.py`
 from `autopilot.yaml`; every other file is yours.
-
+{sdk_note}
 ```sh
 python -m venv .venv && .venv/bin/pip install -e '.[dev]'
 .venv/bin/pytest && .venv/bin/ruff check && .venv/bin/ruff format --check && .venv/bin/mypy
@@ -203,19 +222,21 @@ AUTOPILOT_WORKER_ADDR=127.0.0.1:50051 .venv/bin/{distribution}
 }
 
 fn dockerfile(package: &str, sdk: &SdkSource) -> String {
-    let note = match sdk {
-        SdkSource::Path(_) => {
+    let (note, copy_sdk) = match sdk {
+        SdkSource::Path(_) => (
             "# The SDK comes from a local path: build with a context that holds it, or switch\n\
-             # pyproject.toml to the published autopilot-sdk before building this image.\n"
-        }
-        SdkSource::Version(_) => "",
+             # pyproject.toml to the published autopilot-sdk before building this image.\n",
+            "",
+        ),
+        SdkSource::Bundled => ("", "COPY third_party ./third_party\n"),
+        SdkSource::Version(_) => ("", ""),
     };
     format!(
         r#"# The worker's image: yours to edit; `ap generate` only creates it.
 {note}FROM python:3.12-slim
 WORKDIR /worker
 COPY pyproject.toml README.md ./
-COPY src ./src
+{copy_sdk}COPY src ./src
 RUN pip install --no-cache-dir .
 ENV AUTOPILOT_WORKER_ADDR=0.0.0.0:50051
 EXPOSE 50051
@@ -299,19 +320,24 @@ if __name__ == "__main__":
 
 fn model_py(project: &Project) -> String {
     let mut writer = types::ModelWriter::default();
+    let spec_doc = format!("The spec of a {}.", project.kind);
     writer.top_level(
         "Spec",
-        &format!("The spec of a {}.", project.kind),
-        &project.spec,
+        &spec_doc,
+        &rules_doc::documented(&project.spec, Some(&spec_doc)),
+    );
+    let info_doc = format!(
+        "What the workers of {} keep in `.status.statusInfo`.",
+        project.kind
     );
     writer.top_level(
         "StatusInfo",
-        &format!(
-            "What the workers of {} keep in `.status.statusInfo`.",
-            project.kind
-        ),
-        &project.status_info,
+        &info_doc,
+        &rules_doc::documented(&project.status_info, Some(&info_doc)),
     );
+    for (name, doc, schema) in crate::event_types::payload_types(project) {
+        writer.top_level(&name, &doc, schema);
+    }
     let mut imports = String::new();
     if writer.uses_any {
         imports.push_str("from typing import Any\n\n");
@@ -352,7 +378,7 @@ fn stub_next<'a>(project: &'a Project, phase: &'a Phase) -> Option<&'a str> {
 
 fn phase_py(project: &Project, package: &str, phase: &Phase) -> String {
     let mut doc = String::new();
-    if phase.inputs.is_empty() {
+    if phase.inputs.is_empty() && phase.events.is_empty() {
         doc.push_str("    It has no inputs.\n");
     } else {
         doc.push_str("    Inputs:\n\n");
@@ -376,7 +402,26 @@ fn phase_py(project: &Project, package: &str, phase: &Phase) -> String {
                         );
                     }
                 }
+                Input::Traces { queries, .. } => {
+                    for query in queries {
+                        bullet(
+                            &mut doc,
+                            &format!(
+                                "`ctx.trace({query:?})`: the spans found by the trace query `{query}`."
+                            ),
+                        );
+                    }
+                }
             }
+        }
+        for name in &phase.events {
+            bullet(
+                &mut doc,
+                &format!(
+                    "`ctx.events({name:?})`: {}",
+                    crate::event_types::input_doc(project, name, "`event.data_as(T)`")
+                ),
+            );
         }
     }
     if !phase.outputs.is_empty() {

@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 
 use autopilot_model::{Input, Language, Phase, Project};
 
-use crate::{DO_NOT_EDIT, GenerateError, GeneratedFile, Options, SdkSource, crd};
+use crate::{
+    BUNDLED_DIR, DO_NOT_EDIT, GenerateError, GeneratedFile, Options, SDK_VERSION, SdkSource, crd,
+    rules_doc,
+};
 
 pub(crate) use types::snake_case;
 
@@ -67,6 +70,8 @@ fn cargo_toml(package: &str, sdk: &SdkSource) -> String {
     let sdk = match sdk {
         SdkSource::Version(v) => format!("{v:?}"),
         SdkSource::Path(p) => format!("{{ path = {p:?} }}"),
+        // The version too, so that the line keeps working once the path is dropped.
+        SdkSource::Bundled => format!("{{ version = {SDK_VERSION:?}, path = {BUNDLED_DIR:?} }}"),
     };
     format!(
         r#"# The worker's manifest: yours to edit (add dependencies here); `ap generate` only creates it.
@@ -92,11 +97,15 @@ tokio = {{ version = "1", features = ["macros", "rt-multi-thread"] }}
 /// The worker's image: a release build in the Rust image, run as a non-root user on a small
 /// runtime image with glibc.
 fn dockerfile(package: &str, sdk: &SdkSource) -> String {
-    let sdk_note = match sdk {
-        SdkSource::Version(_) => String::new(),
-        SdkSource::Path(p) => format!(
-            "# Cargo.toml takes autopilot-sdk from a local path ({p}): build with a context that holds\n\
-             # it too, or switch Cargo.toml to the published autopilot-sdk before building this image.\n"
+    let (sdk_note, copy_sdk) = match sdk {
+        SdkSource::Version(_) => (String::new(), ""),
+        SdkSource::Bundled => (String::new(), "COPY third_party ./third_party\n"),
+        SdkSource::Path(p) => (
+            format!(
+                "# Cargo.toml takes autopilot-sdk from a local path ({p}): build with a context that holds\n\
+                 # it too, or switch Cargo.toml to the published autopilot-sdk before building this image.\n"
+            ),
+            "",
         ),
     };
     format!(
@@ -104,7 +113,7 @@ fn dockerfile(package: &str, sdk: &SdkSource) -> String {
 {sdk_note}FROM rust:1-bookworm AS build
 WORKDIR /worker
 COPY Cargo.toml Cargo.lock* ./
-COPY src ./src
+{copy_sdk}COPY src ./src
 RUN cargo build --release
 
 FROM gcr.io/distroless/cc-debian12:nonroot
@@ -166,19 +175,24 @@ pub mod phases;
 
 fn model_rs(project: &Project) -> String {
     let mut writer = types::TypeWriter::default();
+    let spec_doc = format!("The spec of a {}.", project.kind);
     writer.top_level(
         "Spec",
-        &format!("The spec of a {}.", project.kind),
-        &project.spec,
+        &spec_doc,
+        &rules_doc::documented(&project.spec, Some(&spec_doc)),
+    );
+    let info_doc = format!(
+        "What the workers of {} keep in `.status.statusInfo`.",
+        project.kind
     );
     writer.top_level(
         "StatusInfo",
-        &format!(
-            "What the workers of {} keep in `.status.statusInfo`.",
-            project.kind
-        ),
-        &project.status_info,
+        &info_doc,
+        &rules_doc::documented(&project.status_info, Some(&info_doc)),
     );
+    for (name, doc, schema) in crate::event_types::payload_types(project) {
+        writer.top_level(&name, &doc, schema);
+    }
     let items = writer.finish();
     let mut uses = String::new();
     if items.contains("BTreeMap<") {
@@ -219,7 +233,7 @@ fn phase_rs(project: &Project, phase: &Phase) -> String {
         phase.name
     );
     doc.push_str("///\n");
-    if phase.inputs.is_empty() {
+    if phase.inputs.is_empty() && phase.events.is_empty() {
         doc.push_str("/// It has no inputs.\n");
     } else {
         doc.push_str("/// Inputs:\n");
@@ -240,7 +254,22 @@ fn phase_rs(project: &Project, phase: &Phase) -> String {
                         "/// - `ctx.metric(name)`: the results of this phase's queries.\n",
                     );
                 }
+                Input::Traces { queries, .. } => {
+                    for query in queries {
+                        let _ = writeln!(
+                            doc,
+                            "/// - `ctx.trace({query:?})`: the spans found by the trace query."
+                        );
+                    }
+                }
             }
+        }
+        for name in &phase.events {
+            let _ = writeln!(
+                doc,
+                "/// - `ctx.events({name:?})`: {}",
+                crate::event_types::input_doc(project, name, "`event.data_json::<T>()`")
+            );
         }
     }
     if !phase.outputs.is_empty() {

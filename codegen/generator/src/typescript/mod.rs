@@ -10,7 +10,10 @@ use autopilot_model::{Input, Language, Phase, Project};
 use serde_json::Value;
 
 use crate::rust::snake_case;
-use crate::{DO_NOT_EDIT, GenerateError, GeneratedFile, Options, SdkSource, crd};
+use crate::{
+    BUNDLED_DIR, DO_NOT_EDIT, GenerateError, GeneratedFile, Options, SDK_VERSION, SdkSource, crd,
+    rules_doc,
+};
 
 /// Directory of the worker project, relative to the project directory.
 const WORKER_DIR: &str = "worker";
@@ -111,21 +114,40 @@ fn sdk_requirement(sdk: &SdkSource) -> String {
     match sdk {
         SdkSource::Version(v) => v.clone(),
         SdkSource::Path(p) => format!("file:{p}"),
+        // The npm workspace in third_party/ has exactly this version, so npm links it.
+        SdkSource::Bundled => SDK_VERSION.to_owned(),
     }
 }
 
 fn package_json(package: &str, sdk: &SdkSource) -> String {
+    // A bundled SDK is an npm workspace of the worker: npm installs its dependencies with the
+    // worker's and links it; the worker's build compiles it first.
+    let (workspaces, build, typecheck, test) = if *sdk == SdkSource::Bundled {
+        (
+            format!("\n  \"workspaces\": [\n    \"{BUNDLED_DIR}\"\n  ],"),
+            format!("tsc -p {BUNDLED_DIR} && tsc"),
+            format!("tsc -p {BUNDLED_DIR} && tsc --noEmit"),
+            "npm run build && node --test dist/test/".to_owned(),
+        )
+    } else {
+        (
+            String::new(),
+            "tsc".to_owned(),
+            "tsc --noEmit".to_owned(),
+            "tsc && node --test dist/test/".to_owned(),
+        )
+    };
     format!(
         r#"{{
   "name": "{package}",
   "version": "0.1.0",
   "private": true,
   "description": "Phase handlers of an Autopilot operator, served over gRPC",
-  "main": "dist/src/main.js",
+  "main": "dist/src/main.js",{workspaces}
   "scripts": {{
-    "build": "tsc",
-    "typecheck": "tsc --noEmit",
-    "test": "tsc && node --test dist/test/",
+    "build": "{build}",
+    "typecheck": "{typecheck}",
+    "test": "{test}",
     "start": "node dist/src/main.js"
   }},
   "engines": {{
@@ -292,14 +314,22 @@ fn dockerfile(sdk: &SdkSource) -> String {
             "# The SDK is a path dependency ({p}): build from a context that holds it, or switch\n\
              # package.json to a published version of {SDK_PACKAGE} first.\n"
         ),
-        SdkSource::Version(_) => String::new(),
+        SdkSource::Version(_) | SdkSource::Bundled => String::new(),
+    };
+    let (copy_sdk, copy_sdk_runtime) = if *sdk == SdkSource::Bundled {
+        (
+            "COPY third_party ./third_party\n",
+            "COPY --from=build /worker/third_party ./third_party\n",
+        )
+    } else {
+        ("", "")
     };
     format!(
         r#"# The worker's image: yours to edit; `ap generate` only creates it.
 {note}FROM node:20-slim AS build
 WORKDIR /worker
 COPY package.json package-lock.json* ./
-RUN npm ci
+{copy_sdk}RUN npm ci
 COPY tsconfig.json ./
 COPY src ./src
 COPY test ./test
@@ -309,7 +339,7 @@ FROM node:20-slim
 WORKDIR /worker
 COPY --from=build /worker/node_modules ./node_modules
 COPY --from=build /worker/dist ./dist
-COPY package.json ./
+{copy_sdk_runtime}COPY package.json ./
 ENV AUTOPILOT_WORKER_ADDR=0.0.0.0:50051
 EXPOSE 50051
 USER node
@@ -384,19 +414,24 @@ new Worker<Spec, StatusInfo>({worker:?})
 
 fn model_ts(project: &Project) -> String {
     let mut writer = types::TypeWriter::default();
+    let spec_doc = format!("The spec of a {}.", project.kind);
     writer.top_level(
         "Spec",
-        &format!("The spec of a {}.", project.kind),
-        &project.spec,
+        &spec_doc,
+        &rules_doc::documented(&project.spec, Some(&spec_doc)),
+    );
+    let info_doc = format!(
+        "What the workers of {} keep in `.status.statusInfo`.",
+        project.kind
     );
     writer.top_level(
         "StatusInfo",
-        &format!(
-            "What the workers of {} keep in `.status.statusInfo`.",
-            project.kind
-        ),
-        &project.status_info,
+        &info_doc,
+        &rules_doc::documented(&project.status_info, Some(&info_doc)),
     );
+    for (name, doc, schema) in crate::event_types::payload_types(project) {
+        writer.top_level(&name, &doc, schema);
+    }
     format!(
         "// {DO_NOT_EDIT}\n/** Typed `spec` and `statusInfo` of {kind}, from the schemas in `autopilot.yaml`. */\n\n{items}",
         kind = project.kind,
@@ -419,7 +454,7 @@ fn phase_ts(project: &Project, phase: &Phase) -> String {
         " * Handle one resource in the `{}` phase.\n *\n",
         phase.name
     );
-    if phase.inputs.is_empty() {
+    if phase.inputs.is_empty() && phase.events.is_empty() {
         doc.push_str(" * It has no inputs.\n");
     } else {
         doc.push_str(" * Inputs:\n");
@@ -445,7 +480,22 @@ fn phase_ts(project: &Project, phase: &Phase) -> String {
                         );
                     }
                 }
+                Input::Traces { queries, .. } => {
+                    for name in queries {
+                        let _ = writeln!(
+                            doc,
+                            " * - `ctx.trace({name:?})`: the spans found by the trace query."
+                        );
+                    }
+                }
             }
+        }
+        for name in &phase.events {
+            let _ = writeln!(
+                doc,
+                " * - `ctx.events({name:?})`: {}",
+                crate::event_types::input_doc(project, name, "`eventData<T>(event)`")
+            );
         }
     }
     if !phase.outputs.is_empty() {

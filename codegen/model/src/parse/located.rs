@@ -67,6 +67,15 @@ impl Index {
             .or_else(|| self.entries.iter().rev().find(|e| e.position() < target))
     }
 
+    /// `(line, column)` of the value at `path` (as the index names paths: `spec.properties.a`,
+    /// `phases[0].inputs`).
+    pub(crate) fn value_at(&self, path: &str) -> Option<(usize, usize)> {
+        self.entries
+            .iter()
+            .find(|e| e.path == path && !matches!(e.found, Found::Key(_)))
+            .map(Entry::position)
+    }
+
     /// The mapping key `key` starting exactly at `(line, column)`.
     pub(crate) fn key_at(&self, line: usize, column: usize, key: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| {
@@ -221,6 +230,9 @@ mod tests {
             index.at(1, 7).unwrap().found,
             Found::Scalar("Foo".to_owned())
         );
+        assert_eq!(index.value_at("spec.type"), Some((8, 9)));
+        assert_eq!(index.value_at("phases[0].inputs[1].name"), Some((6, 16)));
+        assert_eq!(index.value_at("spec.nothing"), None);
         assert!(Index::build("a: [").is_none());
     }
 }

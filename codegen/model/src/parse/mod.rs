@@ -2,9 +2,15 @@
 //! `project_file` and `operator_file` check meaning and build the model, reporting every
 //! problem with its location.
 
+mod events_file;
+mod gates_file;
+mod git_file;
+mod kubectl_file;
 mod located;
 mod operator_file;
 mod project_file;
+mod receiver_file;
+mod traces_file;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -26,7 +32,7 @@ use located::{Found, Index};
 pub fn parse_project(path: impl AsRef<Path>, text: &str) -> Result<Project, Diagnostics> {
     let path = path.as_ref();
     let file: Spanned<project_file::ProjectFile> = deserialize(path, text)?;
-    project_file::build(path, file)
+    project_file::build(path, file, Index::build(text).as_ref())
 }
 
 /// Parse and validate the text of an `autopilot-operator.yaml`, merging defaults; `path` names

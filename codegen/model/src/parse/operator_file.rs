@@ -11,8 +11,8 @@ use serde_saphyr::Spanned;
 use super::{Report, SpannedMap, position};
 use crate::diagnostic::Diagnostics;
 use crate::operator::{
-    Endpoint, LeaderElection, LogFormat, LogLevel, OperatorConfig, Origin, Prometheus, Retry, Tls,
-    Tracing, Workers,
+    Endpoint, Jaeger, LeaderElection, LogFormat, LogLevel, OperatorConfig, Origin, Prometheus,
+    Retry, Tls, Tracing, Workers,
 };
 use crate::{duration, names};
 
@@ -28,12 +28,15 @@ pub(crate) struct OperatorFile {
     workers: Option<WorkersFile>,
     retry: Option<RetryFile>,
     prometheus: Option<PrometheusFile>,
+    jaeger: Option<PrometheusFile>,
     leader_election: Option<LeaderElectionFile>,
     metrics_addr: Option<S<String>>,
     health_addr: Option<S<String>>,
     log_level: Option<LogLevel>,
     log_format: Option<LogFormat>,
     tracing: Option<TracingFile>,
+    receiver: Option<super::receiver_file::ReceiverFile>,
+    git: Option<SpannedMap<S<super::git_file::GitTargetFile>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -132,7 +135,8 @@ pub(crate) fn build(path: &Path, file: OperatorFile) -> Result<OperatorConfig, D
         concurrency,
         workers: workers(&mut r, file.workers.unwrap_or_default(), &mut origin),
         retry: retry(&mut r, file.retry.unwrap_or_default()),
-        prometheus: prometheus(&mut r, file.prometheus.unwrap_or_default()),
+        prometheus: prometheus(&mut r, file.prometheus.unwrap_or_default(), &mut origin),
+        jaeger: jaeger(&mut r, file.jaeger.unwrap_or_default()),
         leader_election: leader_election(&mut r, file.leader_election.unwrap_or_default()),
         metrics_addr: address(
             &mut r,
@@ -149,6 +153,15 @@ pub(crate) fn build(path: &Path, file: OperatorFile) -> Result<OperatorConfig, D
         log_level: file.log_level.unwrap_or(defaults.log_level),
         log_format: file.log_format.unwrap_or(defaults.log_format),
         tracing: tracing(&mut r, file.tracing.unwrap_or_default()),
+        receiver: super::receiver_file::receiver(
+            &mut r,
+            file.receiver.unwrap_or_default(),
+            &mut origin,
+        ),
+        git: file
+            .git
+            .map(|targets| super::git_file::targets(&mut r, targets, &mut origin))
+            .unwrap_or_default(),
         origin,
     };
     if let (Some(metrics), Some(health), Some(at)) =
@@ -165,7 +178,7 @@ pub(crate) fn build(path: &Path, file: OperatorFile) -> Result<OperatorConfig, D
 }
 
 /// The duration in `value`, else `default` (also after reporting a malformed value).
-fn duration_or(
+pub(super) fn duration_or(
     r: &mut Report,
     value: &Option<S<String>>,
     field: &str,
@@ -181,7 +194,7 @@ fn duration_or(
 }
 
 /// A listen address; `""` disables it.
-fn address(
+pub(super) fn address(
     r: &mut Report,
     value: &Option<S<String>>,
     field: &str,
@@ -324,14 +337,29 @@ fn retry(r: &mut Report, file: RetryFile) -> Retry {
     retry
 }
 
-fn prometheus(r: &mut Report, file: PrometheusFile) -> Prometheus {
+fn prometheus(r: &mut Report, file: PrometheusFile, origin: &mut Origin) -> Prometheus {
     let defaults = Prometheus::default();
     if let Some(url) = &file.url {
         http_url(r, url, "prometheus.url");
+        origin
+            .locations
+            .insert("prometheus.url".to_owned(), position(&url.referenced));
     }
     Prometheus {
         url: file.url.map_or(defaults.url, |u| u.value),
         timeout: duration_or(r, &file.timeout, "prometheus.timeout", defaults.timeout),
+    }
+}
+
+/// The `jaeger` section has the shape of the `prometheus` one: a URL and a timeout.
+fn jaeger(r: &mut Report, file: PrometheusFile) -> Jaeger {
+    let defaults = Jaeger::default();
+    if let Some(url) = &file.url {
+        http_url(r, url, "jaeger.url");
+    }
+    Jaeger {
+        url: file.url.map_or(defaults.url, |u| u.value),
+        timeout: duration_or(r, &file.timeout, "jaeger.timeout", defaults.timeout),
     }
 }
 

@@ -9,14 +9,18 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 use serde_saphyr::{Location, Spanned};
 
+use super::located::Index;
+use super::traces_file::{TraceFile, traces};
 use super::{Report, SpannedMap, position, required};
 use crate::catalog::{self, METRICS};
 use crate::diagnostic::Diagnostics;
+use crate::event::EventSource;
 use crate::project::{
     Input, InputNamespace, Language, Parameter, Phase, Project, Query, QueryRange, Worker,
     WorkerMode,
 };
-use crate::{duration, names, template};
+use crate::traces::{TRACES, TraceQuery};
+use crate::{duration, names, schema, template};
 
 type S<T> = Spanned<T>;
 
@@ -35,7 +39,14 @@ pub(crate) struct ProjectFile {
     phases: Option<S<Vec<S<PhaseFile>>>>,
     parameters: Option<Vec<S<ParameterFile>>>,
     queries: Option<Vec<S<QueryFile>>>,
+    traces: Option<Vec<S<TraceFile>>>,
     workers: Option<S<Vec<S<WorkerFile>>>>,
+    events: Option<Vec<S<super::events_file::EventFile>>>,
+    short_names: Option<Vec<S<String>>>,
+    categories: Option<Vec<S<String>>>,
+    printer_columns: Option<Vec<S<super::kubectl_file::ColumnFile>>>,
+    gates: Option<Vec<S<super::gates_file::GateFile>>>,
+    abort_phase: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +62,7 @@ struct PhaseFile {
     next: Option<S<Vec<S<String>>>>,
     deadline: Option<S<String>>,
     prune: Option<S<bool>>,
+    destinations: Option<S<Vec<S<String>>>>,
 }
 
 /// An input as written: a bare name or a mapping.
@@ -70,6 +82,7 @@ struct InputMap {
     label_selector: Option<S<String>>,
     field_selector: Option<S<String>>,
     metrics: Option<S<Vec<S<String>>>>,
+    traces: Option<S<Vec<S<String>>>>,
     vars: Option<S<SpannedMap<S<String>>>>,
 }
 
@@ -129,7 +142,11 @@ struct WorkerFile {
 }
 
 /// Check `file` and build the project, reporting every problem.
-pub(crate) fn build(path: &Path, file: S<ProjectFile>) -> Result<Project, Diagnostics> {
+pub(crate) fn build(
+    path: &Path,
+    file: S<ProjectFile>,
+    index: Option<&Index>,
+) -> Result<Project, Diagnostics> {
     let mut r = Report::new(path);
     let root = &file.referenced;
     let f = &file.value;
@@ -151,12 +168,53 @@ pub(crate) fn build(path: &Path, file: S<ProjectFile>) -> Result<Project, Diagno
     );
     let plural = checked_opt(&mut r, &f.plural, "plural", names::dns_label)
         .unwrap_or_else(|| names::plural(&kind));
+    let kubectl = super::kubectl_file::kubectl(
+        &mut r,
+        f.short_names.as_deref(),
+        f.categories.as_deref(),
+        f.printer_columns.as_deref(),
+        (&plural, &kind.to_lowercase()),
+    );
     let spec = spec_schema(&mut r, &f.spec, root);
     let status_info = status_info_schema(&mut r, &f.status_info);
     let parameters = parameters(&mut r, f.parameters.as_deref().unwrap_or_default());
     let queries = queries(&mut r, f.queries.as_deref().unwrap_or_default());
-    let phases = phases(&mut r, &f.phases, root, &parameters, &queries);
+    let taken: Vec<String> = catalog::parameters()
+        .map(|p| p.name)
+        .chain(parameters.iter().map(|p| p.name.clone()))
+        .chain(queries.iter().map(|q| q.name.clone()))
+        .chain(catalog::queries().map(|q| q.name))
+        .collect();
+    let taken: Vec<&str> = taken.iter().map(String::as_str).collect();
+    let events =
+        super::events_file::events(&mut r, f.events.as_deref().unwrap_or_default(), &taken);
+    let trace_queries = traces(&mut r, f.traces.as_deref().unwrap_or_default());
+    let mut origin = crate::operator::Origin {
+        file: path.to_owned(),
+        ..Default::default()
+    };
+    let phases = phases(
+        &mut r,
+        &f.phases,
+        root,
+        Declared {
+            parameters: &parameters,
+            queries: &queries,
+            events: &events,
+            traces: &trace_queries,
+        },
+        &mut origin,
+    );
     let workers = workers(&mut r, &f.workers, &operator_name, &phases);
+    let gates = super::gates_file::gates(&mut r, f.gates.as_deref().unwrap_or_default(), &phases);
+    let abort_phase = super::gates_file::abort_phase(&mut r, &f.abort_phase, &phases);
+    if let Some(s) = &f.spec {
+        schema_values(&mut r, index, "spec", s);
+    }
+    if let Some(s) = &f.status_info {
+        schema_values(&mut r, index, "statusInfo", s);
+    }
+    template_paths(&mut r, f, &spec, &status_info);
 
     r.finish(Project {
         api_version,
@@ -169,7 +227,15 @@ pub(crate) fn build(path: &Path, file: S<ProjectFile>) -> Result<Project, Diagno
         phases,
         parameters,
         queries,
+        traces: trace_queries,
         workers,
+        events,
+        short_names: kubectl.short_names,
+        categories: kubectl.categories,
+        printer_columns: kubectl.printer_columns,
+        gates,
+        abort_phase,
+        origin,
     })
 }
 
@@ -245,6 +311,93 @@ fn status_info_schema(r: &mut Report, status_info: &Option<S<Value>>) -> Value {
     }
 }
 
+/// Report every `type`, `default`, `enum`, `minimum` and `maximum` of the schema at `field`
+/// that the API server would refuse, at the offending node (at the schema when the file's
+/// text could not be indexed).
+fn schema_values(r: &mut Report, index: Option<&Index>, field: &str, schema: &S<Value>) {
+    for finding in schema::check_values(&schema.value) {
+        let path = if finding.path.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{field}.{}", finding.path)
+        };
+        match index.and_then(|i| i.value_at(&path)) {
+            Some((line, column)) => r.error_at(line, column, &path, &finding.message),
+            None => r.error(&schema.referenced, &path, &finding.message),
+        }
+    }
+}
+
+/// Report every `{{ spec.… }}` and `{{ status.… }}` placeholder, in queries, input selectors,
+/// namespaces and vars, that names a field the spec or statusInfo schema does not declare:
+/// such a path is never set on an object, and the call would fail at run time.
+fn template_paths(r: &mut Report, f: &ProjectFile, spec: &Value, status_info: &Value) {
+    let status = schema::status_schema(status_info);
+    let mut check = |text: &S<String>, field: &str| {
+        // A malformed template is reported where it is declared.
+        let Ok(used) = template::variables(&text.value) else {
+            return;
+        };
+        let mut reported: Vec<&str> = Vec::new();
+        for var in used {
+            let mut segments = var.split('.');
+            let (schema, root) = match segments.next() {
+                Some("spec") => (spec, "spec"),
+                Some("status") => (&status, "status"),
+                _ => continue,
+            };
+            let rest: Vec<&str> = segments.collect();
+            if rest.is_empty() || reported.contains(&var) {
+                continue;
+            }
+            if let Err(why) = schema::resolve(schema, root, &rest) {
+                reported.push(var);
+                r.error(
+                    &text.referenced,
+                    field,
+                    format!("`{{{{ {var} }}}}` is not in the {root} schema: {why}"),
+                );
+            }
+        }
+    };
+    for (i, q) in f.queries.iter().flatten().enumerate() {
+        if let Some(query) = &q.value.query {
+            check(query, &format!("queries[{i}].query"));
+        }
+    }
+    let phases = f
+        .phases
+        .as_ref()
+        .map(|l| l.value.as_slice())
+        .unwrap_or_default();
+    for (i, phase) in phases.iter().enumerate() {
+        let inputs = phase.value.inputs.as_ref();
+        for (j, input) in inputs
+            .map(|l| l.value.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let InputItem::Map(m) = &input.value else {
+                continue;
+            };
+            let at = format!("phases[{i}].inputs[{j}]");
+            for (name, value) in [
+                ("namespace", &m.namespace),
+                ("labelSelector", &m.label_selector),
+                ("fieldSelector", &m.field_selector),
+            ] {
+                if let Some(v) = value {
+                    check(v, &format!("{at}.{name}"));
+                }
+            }
+            for (name, value) in m.vars.iter().flat_map(|v| &v.value.0) {
+                check(value, &format!("{at}.vars.{}", name.value));
+            }
+        }
+    }
+}
+
 /// Remembers the first place each name was declared, to report duplicates.
 struct Seen<'a> {
     what: &'a str,
@@ -291,11 +444,15 @@ fn parameters(r: &mut Report, items: &[S<ParameterFile>]) -> Vec<Parameter> {
             names::parameter_name,
         );
         if let Some(n) = &p.name {
-            if n.value == METRICS {
+            if n.value == METRICS || n.value == TRACES {
                 r.error(
                     &n.referenced,
                     &at("name"),
-                    "`metrics` is reserved for metric inputs",
+                    format!(
+                        "`{}` is reserved for {} inputs",
+                        n.value,
+                        &n.value[..n.value.len() - 1]
+                    ),
                 );
             } else if let Some(b) = catalog::parameter(&n.value) {
                 r.error(
@@ -385,6 +542,8 @@ fn queries(r: &mut Report, items: &[S<QueryFile>]) -> Vec<Query> {
 struct Declared<'a> {
     parameters: &'a [Parameter],
     queries: &'a [Query],
+    events: &'a [EventSource],
+    traces: &'a [TraceQuery],
 }
 
 impl Declared<'_> {
@@ -411,15 +570,42 @@ impl Declared<'_> {
                     `- metrics: [query, ...]`"
                 .to_owned();
         }
+        if name == TRACES {
+            return "`traces` is not a resource parameter; write `- traces` or \
+                    `- traces: [query, ...]`"
+                .to_owned();
+        }
         if self.query(name).is_some() {
             return format!("`{name}` is a query, not a parameter: write `- metrics: [{name}]`");
+        }
+        if self.trace(name).is_some() {
+            return format!(
+                "`{name}` is a trace query, not a parameter: write `- traces: [{name}]`"
+            );
         }
         let known: Vec<String> = catalog::parameters()
             .chain(self.parameters.iter().cloned())
             .map(|p| p.name)
+            .chain(self.events.iter().map(|e| e.name.clone()))
             .collect();
         let known: Vec<&str> = known.iter().map(String::as_str).collect();
-        names::unknown("parameter", name, &known)
+        if self.events.is_empty() {
+            names::unknown("parameter", name, &known)
+        } else {
+            names::unknown("parameter or event source", name, &known)
+        }
+    }
+
+    fn trace(&self, name: &str) -> Option<&TraceQuery> {
+        self.traces.iter().find(|t| t.name == name)
+    }
+
+    fn unknown_trace(&self, name: &str) -> String {
+        let known: Vec<&str> = self.traces.iter().map(|t| t.name.as_str()).collect();
+        if known.is_empty() {
+            return format!("unknown trace query `{name}`: declare it under `traces`");
+        }
+        names::unknown("trace query", name, &known)
     }
 
     fn unknown_query(&self, name: &str) -> String {
@@ -439,15 +625,11 @@ fn phases(
     r: &mut Report,
     list: &Option<S<Vec<S<PhaseFile>>>>,
     root: &Location,
-    parameters: &[Parameter],
-    queries: &[Query],
+    declared: Declared<'_>,
+    origin: &mut crate::operator::Origin,
 ) -> Vec<Phase> {
     let Some(list) = required(r, list, root, "phases") else {
         return Vec::new();
-    };
-    let declared = Declared {
-        parameters,
-        queries,
     };
     let names: Vec<&str> = list
         .value
@@ -488,7 +670,7 @@ fn phases(
         if is_final {
             final_phase_rules(r, p, &field, is_initial);
         }
-        let inputs = p
+        let (inputs, phase_events) = p
             .inputs
             .as_ref()
             .map(|list| inputs(r, &list.value, &format!("{field}.inputs"), &declared))
@@ -517,12 +699,21 @@ fn phases(
             .deadline
             .as_ref()
             .and_then(|d| duration_of(r, d, &format!("{field}.deadline")));
+        let destinations = super::git_file::destinations(
+            r,
+            p.destinations.as_ref(),
+            &format!("{field}.destinations"),
+            is_final,
+            origin,
+        );
         out.push(Phase {
             name,
+            destinations,
             description: p.description.clone(),
             initial: is_initial,
             is_final,
             inputs,
+            events: phase_events,
             outputs,
             next,
             deadline,
@@ -599,11 +790,11 @@ fn outputs(
     let mut out: Vec<String> = Vec::new();
     for (j, o) in list.iter().enumerate() {
         let at = format!("{field}[{j}]");
-        if o.value == METRICS {
+        if o.value == METRICS || o.value == TRACES {
             r.error(
                 &o.referenced,
                 &at,
-                "`metrics` is an input only and cannot be an output",
+                format!("`{}` is an input only and cannot be an output", o.value),
             );
         } else if declared.parameter(&o.value).is_none() {
             r.error(&o.referenced, &at, declared.unknown_parameter(&o.value));
@@ -615,15 +806,17 @@ fn outputs(
     out
 }
 
+/// The phase's inputs, and the names of the event sources among them.
 fn inputs(
     r: &mut Report,
     list: &[S<InputItem>],
     field: &str,
     declared: &Declared<'_>,
-) -> Vec<Input> {
+) -> (Vec<Input>, Vec<String>) {
     // Everything the worker receives shares one namespace of keys.
     let mut keys = Seen::new("input key");
     let mut out = Vec::new();
+    let mut events = Vec::new();
     for (j, item) in list.iter().enumerate() {
         let at = format!("{field}[{j}]");
         let input = match &item.value {
@@ -648,6 +841,32 @@ fn inputs(
                     vars: BTreeMap::new(),
                 })
             }
+            InputItem::Name(name) if name == TRACES => {
+                if declared.traces.is_empty() {
+                    r.error(
+                        &item.referenced,
+                        &at,
+                        "`traces` alone means every trace query declared under `traces`, and \
+                         there are none",
+                    );
+                }
+                let queries: Vec<String> = declared.traces.iter().map(|t| t.name.clone()).collect();
+                for q in &queries {
+                    let key = S::new(q.clone(), item.referenced, item.defined);
+                    keys.check(r, &key, &at);
+                    unbound_trace_vars(r, declared, q, &BTreeMap::new(), &item.referenced, &at);
+                }
+                Some(Input::Traces {
+                    queries,
+                    vars: BTreeMap::new(),
+                })
+            }
+            InputItem::Name(name) if declared.events.iter().any(|e| &e.name == name) => {
+                let key = S::new(name.clone(), item.referenced, item.defined);
+                keys.check(r, &key, &at);
+                events.push(name.clone());
+                None
+            }
             InputItem::Name(name) => {
                 let key = S::new(name.clone(), item.referenced, item.defined);
                 keys.check(r, &key, &at);
@@ -662,32 +881,39 @@ fn inputs(
                     field_selector: None,
                 })
             }
-            InputItem::Map(m) => match (&m.name, &m.metrics) {
-                (Some(_), Some(_)) => {
+            InputItem::Map(m) => match (&m.name, &m.metrics, &m.traces) {
+                (None, None, None) => {
                     r.error(
                         &item.referenced,
                         &at,
-                        "give either `name` (a resource input) or `metrics` (queries), not both",
+                        "an input mapping needs `name` (a parameter), `metrics` (query names) \
+                         or `traces` (trace query names)",
                     );
                     None
                 }
-                (None, None) => {
-                    r.error(
-                        &item.referenced,
-                        &at,
-                        "an input mapping needs `name` (a parameter) or `metrics` (query names)",
-                    );
-                    None
+                (Some(name), None, None) => {
+                    Some(resource_input(r, m, name, &at, declared, &mut keys))
                 }
-                (Some(name), None) => Some(resource_input(r, m, name, &at, declared, &mut keys)),
-                (None, Some(queries)) => {
+                (None, Some(queries), None) => {
                     Some(metrics_input(r, m, queries, &at, declared, &mut keys))
+                }
+                (None, None, Some(queries)) => {
+                    Some(traces_input(r, m, queries, &at, declared, &mut keys))
+                }
+                _ => {
+                    r.error(
+                        &item.referenced,
+                        &at,
+                        "give one of `name` (a resource input), `metrics` (queries) or \
+                         `traces` (trace queries), not several",
+                    );
+                    None
                 }
             },
         };
         out.extend(input);
     }
-    out
+    (out, events)
 }
 
 fn resource_input(
@@ -758,7 +984,7 @@ fn resource_input(
         r.error(
             &vars.referenced,
             &format!("{at}.vars"),
-            "`vars` applies to metrics inputs only",
+            "`vars` applies to metrics and traces inputs only",
         );
     }
     Input::Resource {
@@ -770,14 +996,26 @@ fn resource_input(
     }
 }
 
-fn metrics_input(
-    r: &mut Report,
-    m: &InputMap,
-    queries: &S<Vec<S<String>>>,
-    at: &str,
-    declared: &Declared<'_>,
-    keys: &mut Seen<'_>,
-) -> Input {
+/// `vars` of a metrics or traces input, each checked.
+fn input_vars(r: &mut Report, m: &InputMap, at: &str) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    if let Some(given) = &m.vars {
+        for (name, value) in &given.value.0 {
+            let field = format!("{at}.vars.{}", name.value);
+            if let Err(why) = names::identifier(&name.value) {
+                r.error(&name.referenced, &field, why);
+            }
+            if let Err(why) = template_ok(&value.value) {
+                r.error(&value.referenced, &field, why);
+            }
+            vars.insert(name.value.clone(), value.value.clone());
+        }
+    }
+    vars
+}
+
+/// Report fields of a resource input set on a metrics or traces input.
+fn resource_fields_unset(r: &mut Report, m: &InputMap, at: &str) {
     for (field, value) in [
         ("as", &m.key),
         ("namespace", &m.namespace),
@@ -792,19 +1030,86 @@ fn metrics_input(
             );
         }
     }
-    let mut vars = BTreeMap::new();
-    if let Some(given) = &m.vars {
-        for (name, value) in &given.value.0 {
-            let field = format!("{at}.vars.{}", name.value);
-            if let Err(why) = names::identifier(&name.value) {
-                r.error(&name.referenced, &field, why);
+}
+
+fn traces_input(
+    r: &mut Report,
+    m: &InputMap,
+    queries: &S<Vec<S<String>>>,
+    at: &str,
+    declared: &Declared<'_>,
+    keys: &mut Seen<'_>,
+) -> Input {
+    resource_fields_unset(r, m, at);
+    let vars = input_vars(r, m, at);
+    if queries.value.is_empty() {
+        r.error(
+            &queries.referenced,
+            &format!("{at}.traces"),
+            "list at least one trace query",
+        );
+    }
+    for (k, q) in queries.value.iter().enumerate() {
+        let field = format!("{at}.traces[{k}]");
+        if declared.trace(&q.value).is_none() {
+            r.error(&q.referenced, &field, declared.unknown_trace(&q.value));
+        } else {
+            unbound_trace_vars(r, declared, &q.value, &vars, &q.referenced, &field);
+        }
+        keys.check(r, q, &field);
+    }
+    Input::Traces {
+        queries: queries.value.iter().map(|q| q.value.clone()).collect(),
+        vars,
+    }
+}
+
+/// Report placeholders of trace query `name` that neither `vars` nor the object can fill.
+fn unbound_trace_vars(
+    r: &mut Report,
+    declared: &Declared<'_>,
+    name: &str,
+    vars: &BTreeMap<String, String>,
+    at: &Location,
+    field: &str,
+) {
+    let Some(query) = declared.trace(name) else {
+        return;
+    };
+    let mut reported: Vec<&str> = Vec::new();
+    for (_, text) in query.templates() {
+        // A malformed template was reported where the query is declared.
+        let Ok(used) = template::variables(text) else {
+            continue;
+        };
+        for var in used {
+            if vars.contains_key(var) || template::refers_to_object(var) || reported.contains(&var)
+            {
+                continue;
             }
-            if let Err(why) = template_ok(&value.value) {
-                r.error(&value.referenced, &field, why);
-            }
-            vars.insert(name.value.clone(), value.value.clone());
+            reported.push(var);
+            r.error(
+                at,
+                field,
+                format!(
+                    "trace query `{name}` uses `{{{{ {var} }}}}`, which nothing binds; add \
+                     `{var}` under this input's `vars`"
+                ),
+            );
         }
     }
+}
+
+fn metrics_input(
+    r: &mut Report,
+    m: &InputMap,
+    queries: &S<Vec<S<String>>>,
+    at: &str,
+    declared: &Declared<'_>,
+    keys: &mut Seen<'_>,
+) -> Input {
+    resource_fields_unset(r, m, at);
+    let vars = input_vars(r, m, at);
     if queries.value.is_empty() {
         r.error(
             &queries.referenced,

@@ -6,14 +6,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from autopilot_sdk import Context, Metric, Outcome, WorkerError
+from autopilot_sdk import Context, Metric, Outcome, Trace, WorkerError
 
-from canary_worker import analysis, release, revision
+from canary_worker import analysis, release, revision, traffic
 from canary_worker.model import Info, QueryResult, Release, Spec
 
 DEPLOYMENTS = "deployments"
 SUCCESS_RATE = "istio-success-rate"
 LATENCY_P99 = "istio-latency-p99"
+LINKERD_SUCCESS_RATE = "linkerd-success-rate"
+LINKERD_LATENCY_P99 = "linkerd-latency-p99"
+CANARY_SPANS = "canary-spans"
 TARGET_RETRY = timedelta(seconds=5)
 """How soon to look again for a target Deployment that does not exist yet."""
 READY_RETRY = timedelta(seconds=1)
@@ -68,7 +71,7 @@ def _tracked(deployments: list[dict[str, Any]], name: str) -> dict[str, Any]:
 
 def initializing(ctx: Ctx) -> Outcome:
     """Creates the primary and canary Deployments, their Services and a route to the primary."""
-    spec, info = ctx.spec, _info(ctx)
+    spec, info = _checked(ctx), _info(ctx)
     found = _target(spec, ctx.objects(DEPLOYMENTS))
     if found is None:
         return _target_missing(spec, info)
@@ -84,7 +87,7 @@ def initializing(ctx: Ctx) -> Outcome:
     for service in release.services(spec):
         outcome = outcome.output(service)
     return (
-        outcome.output(release.route(spec, 0))
+        outcome.output(traffic.object_for(spec, traffic.PRIMARY))
         .status(info)
         .event_normal(
             "Initialized",
@@ -96,7 +99,7 @@ def initializing(ctx: Ctx) -> Outcome:
 def waiting(ctx: Ctx) -> Outcome:
     """Waits for a pod template the operator has not seen, then starts its analysis, or promotes
     it under `skipAnalysis`. While suspended, a new revision is noticed but not started."""
-    spec, info = ctx.spec, _info(ctx)
+    spec, info = _checked(ctx), _info(ctx)
     found = _target(spec, ctx.objects(DEPLOYMENTS))
     if found is None:
         return _target_missing(spec, info)
@@ -138,18 +141,43 @@ def _reading(metric: Metric, name: str) -> tuple[analysis.Reading, QueryResult]:
     return reading, QueryResult(name=name, query=metric.query, result=reading.kind, value=value)
 
 
+def _span_reading(trace: Trace) -> tuple[analysis.SpanReading, QueryResult]:
+    """The trace check's reading, and its line in lastQueries (the worst operation's ratio)."""
+    try:
+        stats = trace.stats()
+    except WorkerError:
+        reading = analysis.SpanReading("unavailable", error=trace.error or "")
+    else:
+        if stats is None:
+            reading = analysis.SpanReading("noData")
+        else:
+            worst = trace.worst_operation() or (trace.operations[0] if trace.operations else None)
+            slowest = trace.slowest_operation()
+            reading = analysis.SpanReading(
+                "ok",
+                worst=(worst.operation, worst.error_ratio) if worst else ("", 0.0),
+                slowest=(slowest.operation, slowest.p99_ms) if slowest else ("", 0.0),
+            )
+    result = {"ok": "ok", "noData": "noData", "unavailable": "error"}[reading.kind]
+    value = reading.worst[1] if reading.kind == "ok" else None
+    return reading, QueryResult(name="canarySpans", query=trace.query, result=result, value=value)
+
+
 def evaluate_at(ctx: Ctx, now: datetime) -> Outcome:
     """Holds while suspended; restarts on a newer revision; promotes under `skipAnalysis`; else,
     once the canary's replicas are all ready, judges the canary and steps, holds, fails,
     promotes or rolls back."""
-    spec, info = ctx.spec, _info(ctx)
+    spec, info = _checked(ctx), _info(ctx)
     found = _target(spec, ctx.objects(DEPLOYMENTS))
     gate = analysis.gate(spec, info)
     if gate.kind == "suspend":
         state = f"revision {info.canary_revision} held at {info.current_weight}%"
         if found is not None and found[1] != info.canary_revision:
             state += f"; newer revision {found[1]} waits"
-        return _suspended(info, gate.changed, state).requeue_after(_interval(spec))
+        # The route is declared at the held split: when a step's route was applied but its
+        # status write lost a race with the spec change, this undoes the step.
+        route = traffic.object_for(spec, traffic.analysing(spec, info))
+        return _suspended(info, gate.changed, state).output(route).requeue_after(_interval(spec))
     info.suspended = False
     return _note_resumed(_check(ctx, found, info, now), gate.changed)
 
@@ -168,35 +196,59 @@ def _check(
         info.message = (
             f"promoting revision {info.canary_revision} without further checks (skipAnalysis)"
         )
-        return Outcome.next("Promoting").event_normal("AnalysisSkipped", info.message).status(info)
+        return (
+            _holding(spec, Outcome.next("Promoting"), info)
+            .event_normal("AnalysisSkipped", info.message)
+            .status(info)
+        )
     interval = _interval(spec)
     wait = analysis.until_due(info.last_check_time, interval, now)
     if wait is not None:
-        return Outcome.stay().status(info).requeue_after(wait)
+        return _holding(spec, Outcome.stay(), info).status(info).requeue_after(wait)
     # No check, and no step, before every canary replica runs the revision and is ready.
     canary = _tracked(deployments, release.canary_name(spec))
     waiting_for = release.rolled_out(canary, found[0] if found is not None else canary)
     if waiting_for is not None:
         info.message = f"waiting for the canary: {waiting_for}"
-        return Outcome.stay().status(info).requeue_after(READY_RETRY)
+        return _holding(spec, Outcome.stay(), info).status(info).requeue_after(READY_RETRY)
 
-    rate, rate_query = _reading(ctx.metric(SUCCESS_RATE), "successRate")
-    p99, p99_query = _reading(ctx.metric(LATENCY_P99), "latencyP99")
-    verdict = analysis.judge(spec, rate, p99)
+    queries: list[QueryResult] = []
+    metrics: tuple[analysis.Reading, analysis.Reading] | None = None
+    if spec.checks != "traces":
+        rate_name, p99_name = _metric_names(spec)
+        rate, rate_query = _reading(ctx.metric(rate_name), "successRate")
+        p99, p99_query = _reading(ctx.metric(p99_name), "latencyP99")
+        queries += [rate_query, p99_query]
+        metrics = (rate, p99)
+    spans: analysis.SpanReading | None = None
+    if spec.checks != "metrics":
+        spans, spans_query = _span_reading(ctx.trace(CANARY_SPANS))
+        queries.append(spans_query)
+    verdict = analysis.judge_check(spec, metrics, spans)
     step = analysis.step(spec, info, verdict)
     info.iteration += 1
+    if verdict.kind == "healthy":
+        info.passed_checks += 1
     info.last_check_time = _timestamp(now)
-    info.last_queries = [rate_query, p99_query]
+    info.last_queries = queries
+    info.failing_operation = (
+        analysis.failing_operation(spec, spans)
+        if verdict.kind == "unhealthy" and spans is not None
+        else None
+    )
     check = f"check {info.iteration}: {verdict.message}"
 
     if step.kind == "advance":
+        before = info.current_weight
         info.current_weight = step.weight
-        info.message = f"{check}; canary weight {step.weight}%"
-        outcome = (
-            Outcome.stay()
-            .output(release.route(spec, step.weight))
-            .event_normal("WeightIncreased", info.message)
-        )
+        info.message = f"{check}; {_progress(spec, info)}"
+        if step.weight != before:
+            reason = "WeightIncreased"
+        elif spec.mirror is not None and info.passed_checks == spec.mirror.iterations:
+            reason = "MirrorEnded"
+        else:
+            reason = "CheckPassed"
+        outcome = Outcome.stay().event_normal(reason, info.message)
     elif step.kind == "promote":
         info.message = f"{check}; promoting revision {info.canary_revision}"
         outcome = Outcome.next("Promoting").event_normal("AnalysisSucceeded", info.message)
@@ -211,14 +263,16 @@ def _check(
         info.failed_checks = step.failed_checks
         info.message = f"{check}; failure limit {spec.failure_limit} reached, rolling back"
         outcome = Outcome.next("RollingBack").event_warning("AnalysisFailed", info.message)
-    return outcome.status(info).requeue_after(interval)
+    # Every handling re-declares the split the analysis holds, so a route applied by a step
+    # whose status write was lost is set back.
+    return _holding(spec, outcome, info).status(info).requeue_after(interval)
 
 
 def promoting(ctx: Ctx) -> Outcome:
     """Copies the released template (the canary's) to the primary; once every primary replica
     runs it and is ready, routes everything to the primary and scales the canary down. Until
     then the canary keeps its share of the traffic."""
-    spec, info = ctx.spec, _info(ctx)
+    spec, info = _checked(ctx), _info(ctx)
     deployments = ctx.objects(DEPLOYMENTS)
     rev = info.canary_revision
     # The template released: the target's while it still holds the revision (under
@@ -238,10 +292,13 @@ def promoting(ctx: Ctx) -> Outcome:
         else release.rolled_out(primary, source)
     )
     if waiting_for is not None:
-        info.message = f"promoting revision {rev}: {waiting_for}"
+        # The canary keeps its traffic (blue/green: all of it) until the primary has rolled out.
+        split = traffic.promoting(spec, info)
+        info.message = f"promoting revision {rev} ({traffic.describe(split)}): {waiting_for}"
         return (
             Outcome.stay()
             .output(release.deployment(release.primary_name(spec), source, count))
+            .output(traffic.object_for(spec, split))
             .status(info)
             .requeue_after(READY_RETRY)
         )
@@ -256,11 +313,12 @@ def promoting(ctx: Ctx) -> Outcome:
             revision=rev, outcome="promoted", finished_at=_timestamp(_now()), message=info.message
         )
     )
+    # Traffic back to the primary before the canary scales down.
     return (
         Outcome.next("Waiting")
         .output(release.deployment(release.primary_name(spec), source, count))
+        .output(traffic.object_for(spec, traffic.PRIMARY))
         .output(release.deployment(release.canary_name(spec), source, 0))
-        .output(release.route(spec, 0))
         .condition("Promoted", True, "Succeeded", info.message)
         .event_normal("Promoted", info.message)
         .status(info)
@@ -269,12 +327,13 @@ def promoting(ctx: Ctx) -> Outcome:
 
 def rolling_back(ctx: Ctx) -> Outcome:
     """Routes everything back to the primary and scales the canary down."""
-    spec, info = ctx.spec, _info(ctx)
+    spec, info = _checked(ctx), _info(ctx)
     canary = _tracked(ctx.objects(DEPLOYMENTS), release.canary_name(spec))
     rev = info.canary_revision
     info.current_weight = 0
+    blamed = f' (failing operation "{info.failing_operation}")' if info.failing_operation else ""
     info.message = (
-        f"revision {rev} rolled back after {info.failed_checks} failed checks; "
+        f"revision {rev} rolled back after {info.failed_checks} failed checks{blamed}; "
         f"primary keeps {info.primary_revision}"
     )
     info.record(
@@ -284,8 +343,8 @@ def rolling_back(ctx: Ctx) -> Outcome:
     )
     return (
         Outcome.next("Waiting")
+        .output(traffic.object_for(spec, traffic.PRIMARY))
         .output(release.deployment(release.canary_name(spec), canary, 0))
-        .output(release.route(spec, 0))
         .condition("Promoted", False, "RolledBack", info.message)
         .event_warning("RolledBack", info.message)
         .status(info)
@@ -305,18 +364,21 @@ def _start_release(
     `skipAnalysis` it gets the template without replicas or traffic, and Promoting rolls it out
     to the primary."""
     skip = spec.skip_analysis
-    weight, count = (0, 0) if skip else (analysis.first_weight(spec), release.replicas(target))
+    weight, count = (0, 0) if skip else (analysis.start_weight(spec), release.replicas(target))
     info.canary_revision = rev
     info.current_weight = weight
     info.iteration = 0
     info.failed_checks = 0
+    info.passed_checks = 0
     info.last_queries = []
+    info.failing_operation = None
     info.last_check_time = None if skip else _timestamp(_now())
+    split = traffic.PRIMARY if skip else traffic.analysing(spec, info)
     if skip:
         info.message = f"promoting revision {rev} without analysis (skipAnalysis)"
         reason = "AnalysisSkipped"
     else:
-        info.message = f"analysing revision {rev} at {weight}%"
+        info.message = f"analysing revision {rev}: {traffic.describe(split)}"
         reason = "NewRevision" if replaces is None else "AnalysisRestarted"
     message = (
         info.message
@@ -325,12 +387,51 @@ def _start_release(
     )
     outcome = (
         outcome.output(release.deployment(release.canary_name(spec), target, count))
-        .output(release.route(spec, weight))
+        .output(traffic.object_for(spec, split))
         .condition("Promoted", False, "Progressing", message)
         .event_normal(reason, message)
         .status(info)
     )
     return outcome if skip else outcome.requeue_after(_interval(spec))
+
+
+def _metric_names(spec: Spec) -> tuple[str, str]:
+    """The success-rate and p99 queries of the mesh: Linkerd's proxy metrics under
+    traffic: linkerd, Istio's standard metrics otherwise."""
+    if spec.traffic == "linkerd":
+        return LINKERD_SUCCESS_RATE, LINKERD_LATENCY_P99
+    return SUCCESS_RATE, LATENCY_P99
+
+
+def _checked(ctx: Ctx) -> Spec:
+    """The spec, once its strategy, traffic, mirror and match fit together (a permanent error
+    naming the field otherwise: nothing is applied for a spec that cannot be carried out)."""
+    problem = traffic.check(ctx.spec)
+    if problem is not None:
+        raise WorkerError.invalid(problem)
+    return ctx.spec
+
+
+def _holding(spec: Spec, outcome: Outcome, info: Info) -> Outcome:
+    """`outcome` with the traffic object at the split the analysis in `info` holds."""
+    return outcome.output(traffic.object_for(spec, traffic.analysing(spec, info)))
+
+
+def _progress(spec: Spec, info: Info) -> str:
+    """Where a healthy analysis stands: the split, and the healthy checks counted towards
+    promotion when they are not weight steps."""
+    split = traffic.analysing(spec, info)
+    mirrored = spec.mirror.iterations if spec.mirror is not None else 0
+    if split.kind == "mirrored":
+        counted = f" ({info.passed_checks} of {mirrored} healthy checks under mirroring)"
+    elif spec.strategy == "canary":
+        counted = ""
+    else:
+        counted = (
+            f" ({max(info.passed_checks - mirrored, 0)} of {spec.iterations}"
+            " healthy checks to promotion)"
+        )
+    return f"{traffic.describe(split)}{counted}"
 
 
 def _suspended(info: Info, started: bool, state: str) -> Outcome:

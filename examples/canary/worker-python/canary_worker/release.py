@@ -1,4 +1,5 @@
-"""The objects of a release: primary and canary Deployments, their Services, the route."""
+"""The objects of a release: primary and canary Deployments and their Services (the traffic
+between them is traffic.py's)."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ def deployment(name: str, source: dict[str, Any], count: int) -> dict[str, Any]:
 
 
 def services(spec: Spec) -> list[dict[str, Any]]:
-    """The apex Service and the -primary and -canary Services."""
+    """The -primary and -canary Services, and the apex Service selecting the primary unless
+    spec.traffic is kubernetes (then the apex Service carries the traffic: traffic.py)."""
 
     def service(name: str, app: str) -> dict[str, Any]:
         return {
@@ -85,42 +87,10 @@ def services(spec: Spec) -> list[dict[str, Any]]:
             },
         }
 
-    return [
-        service(spec.target_ref, primary_name(spec)),
+    tracks = [
         service(primary_name(spec), primary_name(spec)),
         service(canary_name(spec), canary_name(spec)),
     ]
-
-
-def route(spec: Spec, canary_weight: int) -> dict[str, Any]:
-    """A VirtualService or an HTTPRoute named after the target, splitting by weight."""
-    w = min(canary_weight, 100)
-    split = [(primary_name(spec), 100 - w), (canary_name(spec), w)]
-    if spec.traffic == "gatewayapi":
-        return {
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "HTTPRoute",
-            "metadata": {"name": spec.target_ref},
-            "spec": {
-                "parentRefs": [{"group": "", "kind": "Service", "name": spec.target_ref}],
-                "rules": [
-                    {"backendRefs": [{"name": n, "port": spec.port, "weight": x} for n, x in split]}
-                ],
-            },
-        }
-    return {
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "VirtualService",
-        "metadata": {"name": spec.target_ref},
-        "spec": {
-            "hosts": [spec.target_ref],
-            "http": [
-                {
-                    "route": [
-                        {"destination": {"host": n, "port": {"number": spec.port}}, "weight": x}
-                        for n, x in split
-                    ]
-                }
-            ],
-        },
-    }
+    if spec.traffic == "kubernetes":
+        return tracks
+    return [service(spec.target_ref, primary_name(spec)), *tracks]

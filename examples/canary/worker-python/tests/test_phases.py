@@ -7,9 +7,9 @@ import copy
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from autopilot_sdk import Context, Metric, Outcome
+from autopilot_sdk import Context, Metric, Outcome, SpanStats, Trace
 
-from canary_worker import analysis, phases, release, revision
+from canary_worker import analysis, phases, release, revision, traffic
 from canary_worker.model import Info, Release, Spec
 
 SPEC = Spec.model_validate(
@@ -106,16 +106,9 @@ def named(outcome: Outcome, kind: str, name: str) -> dict[str, Any]:
 
 def canary_weight(outcome: Outcome) -> int:
     route = next(o for o in outcome.outputs if o["kind"] in ("VirtualService", "HTTPRoute"))
-    if route["kind"] == "VirtualService":
-        backends = route["spec"]["http"][0]["route"]
-        return int(next(b["weight"] for b in backends if b["destination"]["host"] == "web-canary"))
-    return int(
-        next(
-            b["weight"]
-            for b in route["spec"]["rules"][0]["backendRefs"]
-            if b["name"] == "web-canary"
-        )
-    )
+    weight = traffic.canary_weight_of(route)
+    assert weight is not None, route
+    return weight
 
 
 def info_of(outcome: Outcome) -> Info:
@@ -192,7 +185,8 @@ def test_evaluating_waits_for_the_interval() -> None:
     info = analysing(20, 0)
     info.last_check_time = phases._timestamp(datetime.now(timezone.utc))
     out = evaluating(info, Metric.scalar(1.0), Metric.scalar(20.0))
-    assert out.outputs == [] and out.events == []
+    assert len(out.outputs) == 1 and out.events == []
+    assert canary_weight(out) == 20, "re-declared as held"
     assert out.requeue is not None and out.requeue <= timedelta(seconds=10)
 
 
@@ -244,7 +238,8 @@ def test_evaluating_waits_for_the_canary_to_be_ready() -> None:
     ):
         out = evaluating(analysing(20, 0), Metric.scalar(1.0), Metric.scalar(20.0), canary)
         assert out.next_phase is None
-        assert out.outputs == [] and out.events == []
+        assert len(out.outputs) == 1 and out.events == []
+        assert canary_weight(out) == 20, "no step"
         info = info_of(out)
         assert (info.current_weight, info.iteration) == (20, 0)
         assert info.message.startswith("waiting for the canary: web-canary"), info.message
@@ -285,7 +280,8 @@ def test_promoting_waits_for_the_primary_rollout() -> None:
     ]
     out = phases.promoting(ctx("Promoting", analysing(40, 0), deployments))
     assert out.next_phase is None
-    assert len(out.outputs) == 1
+    assert len(out.outputs) == 2, "the primary and the route"
+    assert canary_weight(out) == 40, "the canary keeps its traffic"
     primary = named(out, "Deployment", "web-primary")
     assert primary["spec"]["replicas"] == 3
     assert primary["spec"]["template"]["spec"]["containers"][0]["image"] == "web:2"
@@ -420,7 +416,9 @@ def test_evaluating_while_suspended_neither_checks_nor_restarts() -> None:
             datetime.now(timezone.utc),
         )
         assert out.next_phase is None, newest
-        assert out.outputs == [], newest
+        # Only the route, declared at the held weight.
+        assert len(out.outputs) == 1, newest
+        assert canary_weight(out) == 40, newest
         assert reasons(out) == ["Suspended"]
         info = info_of(out)
         assert (info.current_weight, info.iteration, info.failed_checks, info.suspended) == (
@@ -469,6 +467,7 @@ def test_evaluating_with_skip_analysis_promotes() -> None:
     assert out.next_phase == "Promoting"
     assert reasons(out) == ["AnalysisSkipped"]
     assert info_of(out).current_weight == 20
+    assert len(out.outputs) == 1 and canary_weight(out) == 20
 
     # A newer revision replaces the one under analysis and is promoted without checks.
     deployments = [target("web:3"), tracked("web-canary", "web:2", 2)]
@@ -498,3 +497,75 @@ def test_promoting_a_skipped_revision_takes_the_target_template() -> None:
     assert promoted.primary_revision == rev("web:2")
     assert promoted.message.endswith("promoted without analysis (skipAnalysis)"), promoted.message
     assert reasons(out) == ["Promoted"]
+
+
+def trace_evaluating(checks: str, info: Info, spans: Trace) -> Outcome:
+    """Evaluating judged by `checks`, with healthy metrics and `spans` as the canary's traces."""
+    spec = SPEC.model_copy(update={"checks": checks, "max_span_error_ratio": 0.05})
+    deployments = [
+        target("web:2"),
+        tracked("web-primary", "web:1", 2),
+        tracked("web-canary", "web:2", 2),
+    ]
+    context = Context.for_test(
+        spec,
+        Info,
+        phase="Evaluating",
+        name="web",
+        namespace="shop",
+        status_info=info,
+        objects={"deployments": deployments},
+        metrics={phases.SUCCESS_RATE: Metric.scalar(1.0), phases.LATENCY_P99: Metric.scalar(20.0)},
+        traces={phases.CANARY_SPANS: spans},
+    )
+    return phases.evaluate_at(context, datetime.now(timezone.utc))
+
+
+def canary_spans(downstream_errors: int) -> Trace:
+    return Trace.from_operations(
+        [
+            SpanStats.of("web-canary", "GET /checkout", spans=100, p50_ms=10, p99_ms=20),
+            SpanStats.of("web-canary", "charge-payment", spans=100, errors=downstream_errors),
+        ],
+        query="service=web-canary lookBack=1m limit=200",
+    )
+
+
+def test_evaluating_on_traces_names_the_failing_operation() -> None:
+    out = trace_evaluating("both", analysing(20, 0), canary_spans(0))
+    assert out.events[0].reason == "WeightIncreased"
+    info = info_of(out)
+    assert [q.name for q in info.last_queries] == ["successRate", "latencyP99", "canarySpans"]
+    assert info.last_queries[2].query == "service=web-canary lookBack=1m limit=200"
+    assert info.failing_operation is None
+
+    out = trace_evaluating("both", analysing(20, 1), canary_spans(25))
+    assert out.next_phase == "RollingBack"
+    assert out.events[0].reason == "AnalysisFailed"
+    assert 'operation "charge-payment"' in out.events[0].message
+    assert info_of(out).failing_operation == "charge-payment"
+
+    out = trace_evaluating("metrics", analysing(20, 1), canary_spans(25))
+    assert out.events[0].reason == "WeightIncreased"
+    assert len(info_of(out).last_queries) == 2
+
+
+def test_evaluating_on_traces_without_jaeger_applies_the_no_data_policy() -> None:
+    down = Trace.failed("querying Jaeger at http://127.0.0.1:1: connection refused")
+    out = trace_evaluating("traces", analysing(20, 0), down)
+    info = info_of(out)
+    assert out.next_phase is None and out.events[0].reason == "NoData"
+    assert (info.current_weight, info.failed_checks) == (20, 0)
+    assert info.last_queries[0].result == "error"
+    assert "spans: unavailable (querying Jaeger" in info.message
+
+
+def test_rolling_back_names_the_failing_operation() -> None:
+    info = analysing(40, 2).model_copy(update={"failing_operation": "charge-payment"})
+    deployments = [
+        target("web:2"),
+        tracked("web-primary", "web:1", 2),
+        tracked("web-canary", "web:2", 2),
+    ]
+    out = phases.rolling_back(ctx("RollingBack", info, deployments))
+    assert 'failing operation "charge-payment"' in out.events[0].message

@@ -2,7 +2,7 @@
 //! step that follows. No I/O and no clock: the caller passes `now`.
 use std::time::{Duration, SystemTime};
 
-use crate::model::{Info, NoData, Spec};
+use crate::model::{Checks, Info, NoData, Spec, Strategy};
 
 /// One query's answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +15,22 @@ pub enum Reading {
     NaN,
     /// The query could not be run.
     Error(String),
+}
+
+/// What the canary's spans say (the trace check).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpanReading {
+    /// Spans were found.
+    Spans {
+        /// The operation with the highest error-span ratio, and that ratio (0 without errors).
+        worst: (String, f64),
+        /// The operation with the highest p99 duration, and that p99 in milliseconds.
+        slowest: (String, f64),
+    },
+    /// The search found no span of the canary.
+    NoData,
+    /// The search could not be run (Jaeger down): treated like no data, under the policy.
+    Unavailable(String),
 }
 
 /// What one check found.
@@ -31,12 +47,13 @@ pub enum Verdict {
 /// What follows a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    /// Healthy below `maxWeight`: route `weight` percent to the canary.
+    /// Healthy, not yet promoted: route `weight` percent to the canary (0 while mirroring
+    /// and under `abTesting` and `blueGreen`, whose traffic is not a weight).
     Advance {
         /// The new canary weight.
         weight: u32,
     },
-    /// Healthy at `maxWeight`: promote.
+    /// Healthy at `maxWeight` (`canary`) or after `iterations` checks: promote.
     Promote,
     /// No data, held.
     Hold,
@@ -113,10 +130,93 @@ pub fn until_due(
     due.duration_since(now).ok().filter(|d| !d.is_zero())
 }
 
-/// Judges one check's readings against the spec's thresholds and no-data policy.
+/// Judges one check's metric readings against the spec's thresholds and no-data policy.
 pub fn judge(spec: &Spec, success_rate: &Reading, latency_p99_ms: &Reading) -> Verdict {
+    judge_check(spec, Some((success_rate, latency_p99_ms)), None)
+}
+
+/// The operation the trace check blames: the worst one above `maxSpanErrorRatio`, else the
+/// slowest one above `maxLatencyMs`.
+pub fn failing_operation(spec: &Spec, spans: &SpanReading) -> Option<String> {
+    match spans {
+        SpanReading::Spans { worst, .. } if worst.1 > spec.max_span_error_ratio => {
+            Some(worst.0.clone())
+        }
+        SpanReading::Spans { slowest, .. } if slowest.1 > spec.max_latency_ms => {
+            Some(slowest.0.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Judges one check against the spec's thresholds and no-data policy: the metric readings
+/// (success rate, p99) when `spec.checks` includes metrics, the span reading when it includes
+/// traces.
+pub fn judge_check(
+    spec: &Spec,
+    metrics: Option<(&Reading, &Reading)>,
+    spans: Option<&SpanReading>,
+) -> Verdict {
     let mut problems = Vec::new();
     let mut missing = Vec::new();
+    let mut summary = Vec::new();
+    if let Some((success_rate, latency_p99_ms)) = metrics.filter(|_| spec.checks != Checks::Traces)
+    {
+        judge_metrics(
+            spec,
+            success_rate,
+            latency_p99_ms,
+            &mut problems,
+            &mut missing,
+        );
+        summary.push(describe(success_rate, latency_p99_ms));
+    }
+    if let Some(spans) = spans.filter(|_| spec.checks != Checks::Metrics) {
+        match spans {
+            SpanReading::NoData => missing.push("spans: no data".to_string()),
+            SpanReading::Unavailable(e) => missing.push(format!("spans: unavailable ({e})")),
+            SpanReading::Spans { worst, slowest } => {
+                if worst.1 > spec.max_span_error_ratio {
+                    problems.push(format!(
+                        "span error ratio {:.3} of operation {:?} above {}",
+                        worst.1, worst.0, spec.max_span_error_ratio
+                    ));
+                }
+                if slowest.1 > spec.max_latency_ms {
+                    problems.push(format!(
+                        "span p99 {:.0} ms of operation {:?} above {} ms",
+                        slowest.1, slowest.0, spec.max_latency_ms
+                    ));
+                }
+                summary.push(format!(
+                    "span errors {:.3} at worst ({}), span p99 {:.0} ms at worst ({})",
+                    worst.1, worst.0, slowest.1, slowest.0
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Verdict::Unhealthy(problems.join("; "));
+    }
+    let summary = summary.join("; ");
+    if missing.is_empty() {
+        return Verdict::Healthy(summary);
+    }
+    let missing = missing.join(", ");
+    match spec.no_data {
+        NoData::Fail => Verdict::Unhealthy(format!("{missing} (noData: fail)")),
+        NoData::Hold => Verdict::Hold(format!("{missing} (noData: hold)")),
+        NoData::Pass => Verdict::Healthy(format!("{summary}; {missing} (noData: pass)")),
+    }
+}
+
+fn judge_metrics(
+    spec: &Spec,
+    success_rate: &Reading,
+    latency_p99_ms: &Reading,
+    problems: &mut Vec<String>,
+    missing: &mut Vec<String>,
+) {
     for (name, reading) in [
         ("success rate", success_rate),
         ("p99 latency", latency_p99_ms),
@@ -144,19 +244,6 @@ pub fn judge(spec: &Spec, success_rate: &Reading, latency_p99_ms: &Reading) -> V
             spec.max_latency_ms
         ));
     }
-    if !problems.is_empty() {
-        return Verdict::Unhealthy(problems.join("; "));
-    }
-    let summary = describe(success_rate, latency_p99_ms);
-    if missing.is_empty() {
-        return Verdict::Healthy(summary);
-    }
-    let missing = missing.join(", ");
-    match spec.no_data {
-        NoData::Fail => Verdict::Unhealthy(format!("{missing} (noData: fail)")),
-        NoData::Hold => Verdict::Hold(format!("{missing} (noData: hold)")),
-        NoData::Pass => Verdict::Healthy(format!("{summary}; {missing} (noData: pass)")),
-    }
 }
 
 fn describe(success_rate: &Reading, latency_p99_ms: &Reading) -> String {
@@ -171,13 +258,15 @@ fn describe(success_rate: &Reading, latency_p99_ms: &Reading) -> String {
     format!("success rate {rate}, p99 {p99}")
 }
 
-/// The step after a check with `verdict`, given the analysis so far.
+/// The step after a check with `verdict`, given the analysis so far (`info` before the check).
+///
+/// A healthy check under mirroring keeps the canary at weight 0; after the last of
+/// `spec.mirror.iterations` the strategy's own traffic starts (the first weight step for
+/// `canary`). Past the mirror, `canary` steps its weight and promotes one healthy check after
+/// `maxWeight`; `abTesting` and `blueGreen` promote after `iterations` healthy checks.
 pub fn step(spec: &Spec, info: &Info, verdict: &Verdict) -> Step {
     match verdict {
-        Verdict::Healthy(_) if info.current_weight >= spec.max_weight => Step::Promote,
-        Verdict::Healthy(_) => Step::Advance {
-            weight: (info.current_weight + spec.step_weight).min(spec.max_weight),
-        },
+        Verdict::Healthy(_) => healthy_step(spec, info),
         Verdict::Hold(_) => Step::Hold,
         Verdict::Unhealthy(_) => {
             let failed_checks = info.failed_checks + 1;
@@ -187,6 +276,39 @@ pub fn step(spec: &Spec, info: &Info, verdict: &Verdict) -> Step {
                 Step::Failed { failed_checks }
             }
         }
+    }
+}
+
+fn healthy_step(spec: &Spec, info: &Info) -> Step {
+    let passed = info.passed_checks + 1;
+    let mirrored = spec.mirror.map_or(0, |m| m.iterations);
+    if passed <= mirrored {
+        let weight = if passed == mirrored && spec.strategy == Strategy::Canary {
+            first_weight(spec)
+        } else {
+            0
+        };
+        return Step::Advance { weight };
+    }
+    match spec.strategy {
+        Strategy::Canary if info.current_weight >= spec.max_weight => Step::Promote,
+        Strategy::Canary => Step::Advance {
+            weight: (info.current_weight + spec.step_weight).min(spec.max_weight),
+        },
+        Strategy::AbTesting | Strategy::BlueGreen if passed - mirrored >= spec.iterations => {
+            Step::Promote
+        }
+        Strategy::AbTesting | Strategy::BlueGreen => Step::Advance { weight: 0 },
+    }
+}
+
+/// The canary weight a new analysis starts at: one step for `canary` (a canary without traffic
+/// cannot be measured), 0 for the other strategies and while mirroring.
+pub fn start_weight(spec: &Spec) -> u32 {
+    if spec.strategy == Strategy::Canary && spec.mirror.is_none() {
+        first_weight(spec)
+    } else {
+        0
     }
 }
 
@@ -232,6 +354,80 @@ mod tests {
             };
             assert_eq!(got, *want, "{policy:?} {rate:?} {p99:?}");
         }
+    }
+
+    #[test]
+    fn judging_spans() {
+        let spans = |worst: f64, p99: f64| SpanReading::Spans {
+            worst: ("charge-payment".into(), worst),
+            slowest: ("GET /checkout".into(), p99),
+        };
+        let ok = Reading::Value(1.0);
+        let fast = Reading::Value(10.0);
+        let with = |checks, no_data| Spec {
+            checks,
+            max_span_error_ratio: 0.05,
+            ..spec(no_data)
+        };
+        let kind = |v: Verdict| match v {
+            Verdict::Healthy(_) => "healthy",
+            Verdict::Unhealthy(_) => "unhealthy",
+            Verdict::Hold(_) => "hold",
+        };
+        let cases: &[(Checks, NoData, SpanReading, &str)] = &[
+            (Checks::Both, NoData::Hold, spans(0.0, 20.0), "healthy"),
+            (Checks::Both, NoData::Hold, spans(0.05, 20.0), "healthy"),
+            (Checks::Both, NoData::Hold, spans(0.25, 20.0), "unhealthy"),
+            (Checks::Traces, NoData::Hold, spans(0.0, 900.0), "unhealthy"),
+            // Metrics only: the spans are not read.
+            (Checks::Metrics, NoData::Hold, spans(0.9, 900.0), "healthy"),
+            // Jaeger down or no spans: the no-data policy decides.
+            (
+                Checks::Both,
+                NoData::Hold,
+                SpanReading::Unavailable("down".into()),
+                "hold",
+            ),
+            (Checks::Both, NoData::Fail, SpanReading::NoData, "unhealthy"),
+            (Checks::Traces, NoData::Pass, SpanReading::NoData, "healthy"),
+        ];
+        for (checks, policy, reading, want) in cases {
+            let got = kind(judge_check(
+                &with(*checks, *policy),
+                Some((&ok, &fast)),
+                Some(reading),
+            ));
+            assert_eq!(got, *want, "{checks:?} {policy:?} {reading:?}");
+        }
+        // Traces only: failing metrics do not count.
+        let bad = Reading::Value(0.1);
+        let v = judge_check(
+            &with(Checks::Traces, NoData::Hold),
+            Some((&bad, &fast)),
+            Some(&spans(0.0, 1.0)),
+        );
+        assert_eq!(kind(v), "healthy");
+        match judge_check(
+            &with(Checks::Both, NoData::Hold),
+            Some((&ok, &fast)),
+            Some(&spans(0.25, 20.0)),
+        ) {
+            Verdict::Unhealthy(m) => assert_eq!(
+                m,
+                r#"span error ratio 0.250 of operation "charge-payment" above 0.05"#
+            ),
+            other => panic!("{other:?}"),
+        }
+        let s = with(Checks::Both, NoData::Hold);
+        assert_eq!(
+            failing_operation(&s, &spans(0.25, 20.0)).as_deref(),
+            Some("charge-payment")
+        );
+        assert_eq!(
+            failing_operation(&s, &spans(0.0, 900.0)).as_deref(),
+            Some("GET /checkout")
+        );
+        assert_eq!(failing_operation(&s, &spans(0.0, 20.0)), None);
     }
 
     #[test]

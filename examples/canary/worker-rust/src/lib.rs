@@ -16,6 +16,7 @@ pub mod model;
 pub mod phases;
 pub mod release;
 pub mod revision;
+pub mod traffic;
 
 use autopilot_sdk::Worker;
 

@@ -34,6 +34,20 @@ pub struct Spec {
     pub suspend: bool,
     /// Promotes a new revision without checking its metrics.
     pub skip_analysis: bool,
+    /// Which checks judge the canary: Prometheus metrics, Jaeger spans, or both.
+    pub checks: Checks,
+    /// Highest acceptable fraction of failed spans of any canary operation (trace check).
+    pub max_span_error_ratio: f64,
+    /// How the canary gets traffic.
+    pub strategy: Strategy,
+    /// Healthy checks that promote under `abTesting` and `blueGreen` (after the mirror checks).
+    pub iterations: u32,
+    /// `abTesting`: requests matching any entry go to the canary.
+    #[serde(rename = "match")]
+    pub matches: Vec<Match>,
+    /// Mirroring before any real traffic, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<Mirror>,
 }
 
 impl Default for Spec {
@@ -52,6 +66,12 @@ impl Default for Spec {
             traffic: Traffic::Istio,
             suspend: false,
             skip_analysis: false,
+            checks: Checks::Metrics,
+            max_span_error_ratio: 0.01,
+            strategy: Strategy::Canary,
+            iterations: 5,
+            matches: Vec::new(),
+            mirror: None,
         }
     }
 }
@@ -69,7 +89,20 @@ pub enum NoData {
     Pass,
 }
 
-/// Which kind of route carries the traffic split.
+/// Which checks judge the canary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Checks {
+    /// Success rate and p99 latency from Prometheus.
+    #[default]
+    Metrics,
+    /// Error-span ratio and p99 per operation from Jaeger.
+    Traces,
+    /// Both: either failing fails the check.
+    Both,
+}
+
+/// Which object carries the traffic split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Traffic {
@@ -78,6 +111,61 @@ pub enum Traffic {
     Istio,
     /// A Gateway API `HTTPRoute` attached to the target's Service.
     Gatewayapi,
+    /// Linkerd: a Gateway API `HTTPRoute` (Linkerd's way of splitting traffic), judged on
+    /// Linkerd's proxy metrics (`response_total`, `response_latency_ms`).
+    Linkerd,
+    /// No mesh: the selector of the target's Service (blue/green only).
+    Kubernetes,
+}
+
+/// How the canary gets traffic during the analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Strategy {
+    /// Weight steps of `stepWeight` up to `maxWeight`.
+    #[default]
+    Canary,
+    /// The requests matching `spec.match`.
+    AbTesting,
+    /// None (checked through its own Service); all of it at promotion.
+    BlueGreen,
+}
+
+/// One `spec.match` entry: a header or a cookie, and its exact value or a regular expression.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Match {
+    /// An HTTP header name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// A cookie name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+    /// The exact value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    /// A regular expression (RE2) the value matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+}
+
+/// `spec.mirror`: a copy of the traffic before any real traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Mirror {
+    /// Percent of the requests copied to the canary.
+    pub percentage: u32,
+    /// Healthy checks under mirroring before real traffic.
+    pub iterations: u32,
+}
+
+impl Default for Mirror {
+    fn default() -> Self {
+        Mirror {
+            percentage: 100,
+            iterations: 1,
+        }
+    }
 }
 
 /// `.status.statusInfo` of a `CanaryDeployment`.
@@ -90,6 +178,8 @@ pub struct Info {
     pub iteration: u32,
     /// Failed checks in the current analysis.
     pub failed_checks: u32,
+    /// Healthy checks in the current analysis.
+    pub passed_checks: u32,
     /// Pod template hash of the revision last analysed.
     pub canary_revision: String,
     /// Pod template hash the primary serves.
@@ -101,6 +191,9 @@ pub struct Info {
     pub last_check_time: Option<String>,
     /// The resolved queries of the last check.
     pub last_queries: Vec<QueryResult>,
+    /// The canary operation the last failed trace check blamed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_operation: Option<String>,
     /// The last [`HISTORY_LIMIT`] releases, newest last.
     pub history: Vec<Release>,
     /// What the operator is doing.

@@ -2,18 +2,22 @@
 //! objects, a new statusInfo and an Event for every step.
 use std::time::{Duration, SystemTime};
 
-use autopilot_sdk::{Context, Metric, MetricValue, Outcome, WorkerError};
+use autopilot_sdk::{Context, Metric, MetricValue, Outcome, Trace, WorkerError};
 use serde_json::Value;
 
-use crate::analysis::{self, Gate, Reading, Step, Verdict};
-use crate::model::{Info, QueryResult, Release, Spec};
+use crate::analysis::{self, Gate, Reading, SpanReading, Step, Verdict};
+use crate::model::{Checks, Info, QueryResult, Release, Spec, Strategy, Traffic};
 use crate::release;
 use crate::revision;
+use crate::traffic::{self, Split};
 
 /// The input names of `autopilot.yaml`.
 const DEPLOYMENTS: &str = "deployments";
 const SUCCESS_RATE: &str = "istio-success-rate";
 const LATENCY_P99: &str = "istio-latency-p99";
+const LINKERD_SUCCESS_RATE: &str = "linkerd-success-rate";
+const LINKERD_LATENCY_P99: &str = "linkerd-latency-p99";
+const CANARY_SPANS: &str = "canary-spans";
 
 /// How soon to look again for a target Deployment that does not exist yet.
 const TARGET_RETRY: Duration = Duration::from_secs(5);
@@ -26,7 +30,7 @@ type Handled = Result<Outcome<Info>, WorkerError>;
 /// Creates the primary and canary Deployments, their Services and a route sending everything
 /// to the primary; waits (without failing) for the target to exist.
 pub async fn initializing(ctx: Context<Spec, Info>) -> Handled {
-    let spec = ctx.spec();
+    let spec = checked(&ctx)?;
     let mut info = ctx.status_info().cloned().unwrap_or_default();
     let deployments = ctx.objects_json(DEPLOYMENTS)?;
     let Some((target, revision)) = target(spec, deployments) else {
@@ -47,7 +51,7 @@ pub async fn initializing(ctx: Context<Spec, Info>) -> Handled {
         outcome = outcome.output(service)?;
     }
     Ok(outcome
-        .output(release::route(spec, 0)?)?
+        .output(traffic::object(spec, traffic::PRIMARY))?
         .status(info)
         .event_normal(
             "Initialized",
@@ -61,7 +65,7 @@ pub async fn initializing(ctx: Context<Spec, Info>) -> Handled {
 /// Waits for a pod template the operator has not seen, then starts its analysis, or promotes
 /// it under `skipAnalysis`. While suspended, a new revision is noticed but not started.
 pub async fn waiting(ctx: Context<Spec, Info>) -> Handled {
-    let spec = ctx.spec();
+    let spec = checked(&ctx)?;
     let mut info = ctx.status_info().cloned().unwrap_or_default();
     let Some((target, revision)) = target(spec, ctx.objects_json(DEPLOYMENTS)?) else {
         return Ok(target_missing(spec, info));
@@ -108,7 +112,7 @@ pub async fn evaluating(ctx: Context<Spec, Info>) -> Handled {
 ///
 /// As [`evaluating`]: a missing input, or an `interval` that is not a duration.
 pub fn evaluate_at(ctx: &Context<Spec, Info>, now: SystemTime) -> Handled {
-    let spec = ctx.spec();
+    let spec = checked(ctx)?;
     let mut info = ctx.status_info().cloned().unwrap_or_default();
     let deployments = ctx.objects_json(DEPLOYMENTS)?;
     let found = target(spec, deployments);
@@ -125,7 +129,11 @@ pub fn evaluate_at(ctx: &Context<Spec, Info>, now: SystemTime) -> Handled {
             if let Some(newer) = newer {
                 state.push_str(&format!("; newer revision {newer} waits"));
             }
+            // The route is declared at the held split: when a step's route was applied but
+            // its status write lost a race with the spec change, this undoes the step.
+            let route = traffic::object(spec, traffic::analysing(spec, &info));
             return Ok(suspended(info, started, &state)
+                .output(route)?
                 .requeue_after(duration(&spec.interval, "interval")?));
         }
         Gate::Skip { resumed } | Gate::Analyse { resumed } => resumed,
@@ -162,29 +170,57 @@ fn check(
             "promoting revision {} without further checks (skipAnalysis)",
             info.canary_revision
         );
-        return Ok(Outcome::next("Promoting")
+        return Ok(holding(spec, Outcome::next("Promoting"), &info)?
             .event_normal("AnalysisSkipped", info.message.clone())
             .status(info));
     }
     let interval = duration(&spec.interval, "interval")?;
     if let Some(wait) = analysis::until_due(info.last_check_time.as_deref(), interval, now) {
-        return Ok(Outcome::stay().status(info).requeue_after(wait));
+        return Ok(holding(spec, Outcome::stay(), &info)?
+            .status(info)
+            .requeue_after(wait));
     }
     // No check, and no step, before every canary replica runs the revision and is ready.
     let canary = tracked(deployments, &release::canary_name(spec))?;
     let source = found.map_or(canary, |(target, _)| target);
     if let Err(waiting) = release::rolled_out(canary, source) {
         info.message = format!("waiting for the canary: {waiting}");
-        return Ok(Outcome::stay().status(info).requeue_after(READY_RETRY));
+        return Ok(holding(spec, Outcome::stay(), &info)?
+            .status(info)
+            .requeue_after(READY_RETRY));
     }
 
-    let (rate, rate_query) = reading(ctx.metric(SUCCESS_RATE)?, "successRate");
-    let (p99, p99_query) = reading(ctx.metric(LATENCY_P99)?, "latencyP99");
-    let verdict = analysis::judge(spec, &rate, &p99);
+    let mut queries = Vec::new();
+    let mut metrics = None;
+    if spec.checks != Checks::Traces {
+        let (rate_name, p99_name) = metric_names(spec);
+        let (rate, rate_query) = reading(ctx.metric(rate_name)?, "successRate");
+        let (p99, p99_query) = reading(ctx.metric(p99_name)?, "latencyP99");
+        queries.extend([rate_query, p99_query]);
+        metrics = Some((rate, p99));
+    }
+    let mut spans = None;
+    if spec.checks != Checks::Metrics {
+        let (reading, query) = span_reading(ctx.trace(CANARY_SPANS)?);
+        queries.push(query);
+        spans = Some(reading);
+    }
+    let verdict = analysis::judge_check(
+        spec,
+        metrics.as_ref().map(|(rate, p99)| (rate, p99)),
+        spans.as_ref(),
+    );
     let step = analysis::step(spec, &info, &verdict);
     info.iteration += 1;
+    if matches!(verdict, Verdict::Healthy(_)) {
+        info.passed_checks += 1;
+    }
     info.last_check_time = Some(timestamp(now));
-    info.last_queries = vec![rate_query, p99_query];
+    info.last_queries = queries;
+    info.failing_operation = match (&verdict, &spans) {
+        (Verdict::Unhealthy(_), Some(spans)) => analysis::failing_operation(spec, spans),
+        _ => None,
+    };
     let found = match &verdict {
         Verdict::Healthy(m) | Verdict::Unhealthy(m) | Verdict::Hold(m) => m.clone(),
     };
@@ -192,11 +228,20 @@ fn check(
 
     let outcome = match step {
         Step::Advance { weight } => {
+            let before = info.current_weight;
             info.current_weight = weight;
-            info.message = format!("{check}; canary weight {weight}%");
-            Outcome::stay()
-                .output(release::route(spec, weight)?)?
-                .event_normal("WeightIncreased", info.message.clone())
+            info.message = format!("{check}; {}", progress(spec, &info));
+            let reason = if weight != before {
+                "WeightIncreased"
+            } else if spec
+                .mirror
+                .is_some_and(|m| info.passed_checks == m.iterations)
+            {
+                "MirrorEnded"
+            } else {
+                "CheckPassed"
+            };
+            Outcome::stay().event_normal(reason, info.message.clone())
         }
         Step::Promote => {
             info.message = format!("{check}; promoting revision {}", info.canary_revision);
@@ -223,14 +268,18 @@ fn check(
             Outcome::next("RollingBack").event_warning("AnalysisFailed", info.message.clone())
         }
     };
-    Ok(outcome.status(info).requeue_after(interval))
+    // Every handling re-declares the split the analysis holds, so a route applied by a step
+    // whose status write was lost is set back.
+    Ok(holding(spec, outcome, &info)?
+        .status(info)
+        .requeue_after(interval))
 }
 
 /// Copies the released template (the canary's) to the primary; once every primary replica runs
 /// it and is ready, routes everything to the primary and scales the canary down. Until then the
 /// canary keeps its share of the traffic.
 pub async fn promoting(ctx: Context<Spec, Info>) -> Handled {
-    let spec = ctx.spec();
+    let spec = checked(&ctx)?;
     let mut info = ctx.status_info().cloned().unwrap_or_default();
     let deployments = ctx.objects_json(DEPLOYMENTS)?;
     let revision = info.canary_revision.clone();
@@ -253,13 +302,19 @@ pub async fn promoting(ctx: Context<Spec, Info>) -> Handled {
         |primary| release::rolled_out(primary, source),
     );
     if let Err(waiting) = rollout {
-        info.message = format!("promoting revision {revision}: {waiting}");
+        // The canary keeps its traffic (blue/green: all of it) until the primary has rolled out.
+        let split = traffic::promoting(spec, &info);
+        info.message = format!(
+            "promoting revision {revision} ({}): {waiting}",
+            traffic::describe(split)
+        );
         return Ok(Outcome::stay()
             .output(release::deployment(
                 &release::primary_name(spec),
                 source,
                 replicas,
             ))?
+            .output(traffic::object(spec, split))?
             .status(info)
             .requeue_after(READY_RETRY));
     }
@@ -279,14 +334,15 @@ pub async fn promoting(ctx: Context<Spec, Info>) -> Handled {
         finished_at: timestamp(SystemTime::now()),
         message: info.message.clone(),
     });
+    // Traffic back to the primary before the canary scales down.
     Ok(Outcome::next("Waiting")
         .output(release::deployment(
             &release::primary_name(spec),
             source,
             replicas,
         ))?
+        .output(traffic::object(spec, traffic::PRIMARY))?
         .output(release::deployment(&release::canary_name(spec), source, 0))?
-        .output(release::route(spec, 0)?)?
         .condition("Promoted", true, "Succeeded", info.message.clone())
         .event_normal("Promoted", info.message.clone())
         .status(info))
@@ -294,13 +350,18 @@ pub async fn promoting(ctx: Context<Spec, Info>) -> Handled {
 
 /// Routes everything back to the primary and scales the canary down.
 pub async fn rolling_back(ctx: Context<Spec, Info>) -> Handled {
-    let spec = ctx.spec();
+    let spec = checked(&ctx)?;
     let mut info = ctx.status_info().cloned().unwrap_or_default();
     let canary = tracked(ctx.objects_json(DEPLOYMENTS)?, &release::canary_name(spec))?;
     let revision = info.canary_revision.clone();
     info.current_weight = 0;
+    let blamed = info
+        .failing_operation
+        .as_ref()
+        .map(|op| format!(" (failing operation {op:?})"))
+        .unwrap_or_default();
     info.message = format!(
-        "revision {revision} rolled back after {} failed checks; primary keeps {}",
+        "revision {revision} rolled back after {} failed checks{blamed}; primary keeps {}",
         info.failed_checks, info.primary_revision
     );
     info.record(Release {
@@ -310,8 +371,8 @@ pub async fn rolling_back(ctx: Context<Spec, Info>) -> Handled {
         message: info.message.clone(),
     });
     Ok(Outcome::next("Waiting")
+        .output(traffic::object(spec, traffic::PRIMARY))?
         .output(release::deployment(&release::canary_name(spec), canary, 0))?
-        .output(release::route(spec, 0)?)?
         .condition("Promoted", false, "RolledBack", info.message.clone())
         .event_warning("RolledBack", info.message.clone())
         .status(info))
@@ -333,18 +394,28 @@ fn start_release(
     let (weight, replicas) = if skip {
         (0, 0)
     } else {
-        (analysis::first_weight(spec), release::replicas(target))
+        (analysis::start_weight(spec), release::replicas(target))
     };
     info.canary_revision = revision.clone();
     info.current_weight = weight;
     info.iteration = 0;
     info.failed_checks = 0;
+    info.passed_checks = 0;
     info.last_queries.clear();
+    info.failing_operation = None;
     info.last_check_time = (!skip).then(|| timestamp(SystemTime::now()));
+    let split = if skip {
+        traffic::PRIMARY
+    } else {
+        traffic::analysing(spec, &info)
+    };
     info.message = if skip {
         format!("promoting revision {revision} without analysis (skipAnalysis)")
     } else {
-        format!("analysing revision {revision} at {weight}%")
+        format!(
+            "analysing revision {revision}: {}",
+            traffic::describe(split)
+        )
     };
     let reason = match (skip, replaces) {
         (true, _) => "AnalysisSkipped",
@@ -364,7 +435,7 @@ fn start_release(
             target,
             replicas,
         ))?
-        .output(release::route(spec, weight)?)?
+        .output(traffic::object(spec, split))?
         .condition("Promoted", false, "Progressing", message.clone())
         .event_normal(reason, message)
         .status(info);
@@ -399,6 +470,49 @@ fn note_resumed(outcome: Outcome<Info>, resumed: bool) -> Outcome<Info> {
     outcome
         .condition("Suspended", false, "Resumed", message)
         .event_normal("Resumed", message)
+}
+
+/// The spec, once its strategy, traffic, mirror and match fit together (a permanent error
+/// naming the field otherwise: nothing is applied for a spec that cannot be carried out).
+fn checked(ctx: &Context<Spec, Info>) -> Result<&Spec, WorkerError> {
+    let spec = ctx.spec();
+    traffic::check(spec).map_err(WorkerError::invalid)?;
+    Ok(spec)
+}
+
+/// `outcome` with the traffic object at the split the analysis in `info` holds.
+fn holding(spec: &Spec, outcome: Outcome<Info>, info: &Info) -> Result<Outcome<Info>, WorkerError> {
+    outcome.output(traffic::object(spec, traffic::analysing(spec, info)))
+}
+
+/// Where a healthy analysis stands, for the message: the split, and the healthy checks counted
+/// towards promotion when they are not weight steps.
+fn progress(spec: &Spec, info: &Info) -> String {
+    let split = traffic::analysing(spec, info);
+    let mirrored = spec.mirror.map_or(0, |m| m.iterations);
+    let counted = match (split, spec.strategy) {
+        (Split::Mirrored(_), _) => format!(
+            " ({} of {mirrored} healthy checks under mirroring)",
+            info.passed_checks
+        ),
+        (_, Strategy::Canary) => String::new(),
+        (_, Strategy::AbTesting | Strategy::BlueGreen) => format!(
+            " ({} of {} healthy checks to promotion)",
+            info.passed_checks.saturating_sub(mirrored),
+            spec.iterations
+        ),
+    };
+    format!("{}{counted}", traffic::describe(split))
+}
+
+/// The success-rate and p99 queries of the mesh: Linkerd's proxy metrics under
+/// `traffic: linkerd`, Istio's standard metrics otherwise.
+fn metric_names(spec: &Spec) -> (&'static str, &'static str) {
+    if spec.traffic == Traffic::Linkerd {
+        (LINKERD_SUCCESS_RATE, LINKERD_LATENCY_P99)
+    } else {
+        (SUCCESS_RATE, LATENCY_P99)
+    }
 }
 
 /// The target Deployment and its revision, when it exists.
@@ -437,6 +551,43 @@ fn reading(metric: &Metric, name: &str) -> (Reading, QueryResult) {
     let query = QueryResult {
         name: name.into(),
         query: metric.query.clone(),
+        result: result.into(),
+        value,
+    };
+    (reading, query)
+}
+
+/// The trace check's reading of the canary's spans, and its line in `lastQueries` (the value
+/// is the worst operation's error-span ratio).
+fn span_reading(trace: &Trace) -> (SpanReading, QueryResult) {
+    let (reading, result) = match trace.stats() {
+        Err(_) => (
+            SpanReading::Unavailable(trace.error.clone().unwrap_or_default()),
+            "error",
+        ),
+        Ok(None) => (SpanReading::NoData, "noData"),
+        Ok(Some(_)) => {
+            let pick = |o: Option<&autopilot_sdk::SpanStats>,
+                        f: fn(&autopilot_sdk::SpanStats) -> f64| {
+                o.map(|o| (o.operation.clone(), f(o))).unwrap_or_default()
+            };
+            let worst = trace.worst_operation().or(trace.operations.first());
+            (
+                SpanReading::Spans {
+                    worst: pick(worst, |o| o.error_ratio),
+                    slowest: pick(trace.slowest_operation(), |o| o.p99_ms),
+                },
+                "ok",
+            )
+        }
+    };
+    let value = match &reading {
+        SpanReading::Spans { worst, .. } => Some(worst.1),
+        _ => None,
+    };
+    let query = QueryResult {
+        name: "canarySpans".into(),
+        query: trace.query.clone(),
         result: result.into(),
         value,
     };

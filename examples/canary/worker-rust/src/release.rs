@@ -1,6 +1,6 @@
-//! The objects a release consists of: the primary and canary Deployments, their Services and
-//! the route splitting traffic between them.
-use autopilot_sdk::{WorkerError, outputs};
+//! The objects a release consists of: the primary and canary Deployments and their Services
+//! (the traffic between them is [`crate::traffic`]'s).
+use autopilot_sdk::outputs;
 use serde_json::Value;
 
 use crate::model::{Spec, Traffic};
@@ -64,92 +64,34 @@ pub fn deployment(name: &str, source: &Value, replicas: i32) -> outputs::Deploym
         .replicas(replicas)
 }
 
-/// The apex Service `<target>` and the `-primary` and `-canary` Services.
-pub fn services(spec: &Spec) -> [outputs::Service; 3] {
+/// The `-primary` and `-canary` Services, and the apex Service `<target>` selecting the primary
+/// unless `spec.traffic` is `kubernetes` (then the apex Service carries the traffic, see
+/// [`crate::traffic::apex_service`]).
+pub fn services(spec: &Spec) -> Vec<outputs::Service> {
     let port = spec.port;
-    [
-        outputs::service(&spec.target_ref)
-            .selector("app", primary_name(spec))
-            .port("http", port, port),
+    let mut services = vec![
         outputs::service(primary_name(spec))
             .selector("app", primary_name(spec))
             .port("http", port, port),
         outputs::service(canary_name(spec))
             .selector("app", canary_name(spec))
             .port("http", port, port),
-    ]
-}
-
-/// The route named after the target sending `canary_weight` percent to the canary and the rest
-/// to the primary: a VirtualService or an HTTPRoute, as `spec.traffic` says.
-///
-/// # Errors
-///
-/// A permanent [`WorkerError`] if the route cannot be serialized (it always can).
-pub fn route(spec: &Spec, canary_weight: u32) -> Result<Value, WorkerError> {
-    let canary_weight = canary_weight.min(100);
-    let (primary, canary) = (primary_name(spec), canary_name(spec));
-    let split = [
-        (primary.as_str(), 100 - canary_weight),
-        (canary.as_str(), canary_weight),
     ];
-    let route = match spec.traffic {
-        Traffic::Istio => serde_json::to_value(
-            outputs::virtual_service(&spec.target_ref)
-                .host(&spec.target_ref)
-                .route(split.map(|(host, weight)| (host, None, spec.port, weight))),
-        ),
-        Traffic::Gatewayapi => serde_json::to_value(
-            outputs::http_route(&spec.target_ref)
-                .parent_service(&spec.target_ref)
-                .rule(split.map(|(name, weight)| (name, spec.port, weight))),
-        ),
-    };
-    route.map_err(|e| WorkerError::permanent(format!("building the route: {e}")))
-}
-
-/// The canary's weight in a route built by [`route`] (for tests and displays).
-pub fn canary_weight_of(route: &Value) -> Option<u64> {
-    let backends = route
-        .pointer("/spec/http/0/route")
-        .or_else(|| route.pointer("/spec/rules/0/backendRefs"))?;
-    backends.as_array()?.iter().find_map(|b| {
-        let name = b["destination"]["host"].as_str().or(b["name"].as_str())?;
-        name.ends_with("-canary")
-            .then(|| b["weight"].as_u64())
-            .flatten()
-    })
+    if spec.traffic != Traffic::Kubernetes {
+        services.insert(
+            0,
+            outputs::service(&spec.target_ref)
+                .selector("app", primary_name(spec))
+                .port("http", port, port),
+        );
+    }
+    services
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn routes_for_both_providers() {
-        let mut spec = Spec {
-            target_ref: "web".into(),
-            port: 8080,
-            ..Spec::default()
-        };
-        let vs = route(&spec, 30).unwrap();
-        assert_eq!(vs["kind"], "VirtualService");
-        assert_eq!(vs["spec"]["hosts"], json!(["web"]));
-        assert_eq!(
-            vs["spec"]["http"][0]["route"][0]["destination"]["host"],
-            "web-primary"
-        );
-        assert_eq!(vs["spec"]["http"][0]["route"][0]["weight"], 70);
-        assert_eq!(canary_weight_of(&vs), Some(30));
-
-        spec.traffic = Traffic::Gatewayapi;
-        let hr = route(&spec, 100).unwrap();
-        assert_eq!(hr["kind"], "HTTPRoute");
-        assert_eq!(hr["spec"]["parentRefs"][0]["name"], "web");
-        assert_eq!(hr["spec"]["rules"][0]["backendRefs"][0]["weight"], 0);
-        assert_eq!(canary_weight_of(&hr), Some(100));
-    }
 
     #[test]
     fn rolled_out_means_every_replica_new_and_ready() {
@@ -205,12 +147,22 @@ mod tests {
             d["spec"]["template"]["spec"]["containers"][0]["image"],
             "web:2"
         );
-        let services = services(&Spec {
+        let mesh = services(&Spec {
             target_ref: "web".into(),
             ..Spec::default()
         })
-        .map(|s| serde_json::to_value(s).unwrap());
-        assert_eq!(services[0]["spec"]["selector"]["app"], "web-primary");
-        assert_eq!(services[2]["spec"]["selector"]["app"], "web-canary");
+        .into_iter()
+        .map(|s| serde_json::to_value(s).unwrap())
+        .collect::<Vec<_>>();
+        assert_eq!(mesh[0]["metadata"]["name"], "web");
+        assert_eq!(mesh[0]["spec"]["selector"]["app"], "web-primary");
+        assert_eq!(mesh[2]["spec"]["selector"]["app"], "web-canary");
+        // Without a mesh the apex Service is the traffic object, declared with the split.
+        let plain = services(&Spec {
+            target_ref: "web".into(),
+            traffic: Traffic::Kubernetes,
+            ..Spec::default()
+        });
+        assert_eq!(plain.len(), 2);
     }
 }

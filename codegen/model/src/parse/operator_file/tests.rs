@@ -142,6 +142,18 @@ fn rules() {
             "prometheus.url: `prometheus:9090` is not an http:// or https:// URL",
         ),
         (
+            "bad jaeger url",
+            "jaeger:\n  url: jaeger:16686\n  timeout: 2s\n",
+            "2:8",
+            "jaeger.url: `jaeger:16686` is not an http:// or https:// URL",
+        ),
+        (
+            "jaeger timeout of zero",
+            "jaeger: {timeout: 0s}\n",
+            "1:19",
+            "jaeger.timeout: duration `0s` must be greater than zero",
+        ),
+        (
             "lease ordering",
             "leaderElection:\n  leaseDuration: 5s\n",
             "2:18",

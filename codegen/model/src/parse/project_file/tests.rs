@@ -156,7 +156,7 @@ fn rules() {
                 "phases:\n  - name: A\n    initial: true\n    inputs:\n      - {name: pods, metrics: [x]}\n"
             ),
             "9:9",
-            "give either `name` (a resource input) or `metrics`",
+            "give one of `name` (a resource input), `metrics` (queries) or `traces`",
         ),
         (
             "duplicate input key",
@@ -445,10 +445,168 @@ fn every_error_is_reported() {
     );
 }
 
+/// Schema values the API server would refuse, and template paths the schemas do not declare:
+/// both once passed validation and failed only on `kubectl apply` or at run time.
+#[test]
+fn schema_values_and_template_paths() {
+    macro_rules! spec {
+        () => {
+            concat!(
+                "apiVersion: a.example.com/v1\nkind: Foo\noperatorName: foo\n",
+                "spec:\n  type: object\n  properties:\n",
+                "    targetHost: {type: string}\n",
+                "    abortPercent: {type: integer, default: 10, minimum: 0, maximum: 100}\n",
+                "statusInfo:\n  type: object\n  properties:\n    weight: {type: integer}\n",
+            )
+        };
+    }
+    // spec!() is 12 lines; cases start at line 13.
+    let cases: &[Case] = &[
+        (
+            "default of the wrong type",
+            concat!(
+                "apiVersion: a.example.com/v1\nkind: Foo\noperatorName: foo\n",
+                "spec:\n  type: object\n  properties:\n    abortPercent:\n",
+                "      type: integer\n      default: \"ten\"\n",
+                "phases: [{name: A, initial: true}]\n",
+            ),
+            "9:16",
+            "spec.properties.abortPercent.default: default must be an integer (the schema's \
+             type `integer`), found \"ten\" (a string)",
+        ),
+        (
+            "default out of range",
+            concat!(
+                "apiVersion: a.example.com/v1\nkind: Foo\noperatorName: foo\n",
+                "spec:\n  type: object\n  properties:\n",
+                "    abortPercent: {type: integer, minimum: 0, maximum: 100, default: 150}\n",
+                "phases: [{name: A, initial: true}]\n",
+            ),
+            "7:70",
+            "spec.properties.abortPercent.default: default 150 is above the maximum",
+        ),
+        (
+            "enum value of the wrong type in statusInfo",
+            concat!(
+                "apiVersion: a.example.com/v1\nkind: Foo\noperatorName: foo\n",
+                "spec: {type: object}\n",
+                "statusInfo:\n  type: object\n  properties:\n",
+                "    verdict: {type: string, enum: [pass, 3]}\n",
+                "phases: [{name: A, initial: true}]\n",
+            ),
+            "8:42",
+            "statusInfo.properties.verdict.enum[1]: must be a string",
+        ),
+        (
+            "maximum on a string",
+            concat!(
+                "apiVersion: a.example.com/v1\nkind: Foo\noperatorName: foo\n",
+                "spec:\n  type: object\n  properties:\n",
+                "    name: {type: string, maximum: 3}\n",
+                "phases: [{name: A, initial: true}]\n",
+            ),
+            "7:35",
+            "spec.properties.name.maximum: `maximum` applies to numbers only",
+        ),
+        (
+            "misspelt spec path in a query",
+            concat!(
+                spec!(),
+                "phases:\n  - name: A\n    initial: true\n    inputs: [metrics]\n",
+                "queries:\n  - name: rate\n    query: 'up{h=\"{{ spec.targetHst }}\"}'\n",
+            ),
+            "19:12",
+            "queries[0].query: `{{ spec.targetHst }}` is not in the spec schema: `spec` has no \
+             field `targetHst`; did you mean `targetHost`?",
+        ),
+        (
+            "misspelt statusInfo path in a selector",
+            concat!(
+                spec!(),
+                "phases:\n  - name: A\n    initial: true\n    inputs:\n",
+                "      - name: pods\n        labelSelector: \"w={{ status.statusInfo.wieght }}\"\n",
+            ),
+            "18:24",
+            "phases[0].inputs[0].labelSelector: `{{ status.statusInfo.wieght }}` is not in the \
+             status schema: `status.statusInfo` has no field `wieght`; did you mean `weight`?",
+        ),
+        (
+            "unknown spec path in vars",
+            concat!(
+                spec!(),
+                "phases:\n  - name: A\n    initial: true\n    inputs:\n",
+                "      - metrics: [istio-success-rate]\n",
+                "        vars: {workload: '{{ spec.target }}', interval: 1m}\n",
+            ),
+            "18:26",
+            "phases[0].inputs[0].vars.workload: `{{ spec.target }}` is not in the spec schema",
+        ),
+        (
+            "spec path into a schema without properties",
+            concat!(
+                head!(),
+                "phases:\n  - name: A\n    initial: true\n    inputs:\n",
+                "      - {name: secrets, namespace: '{{ spec.ns }}'}\n",
+            ),
+            "9:36",
+            "`spec` declares no fields in its schema, so `ns` is never set",
+        ),
+        (
+            "CEL rule selecting an undeclared field",
+            concat!(
+                "apiVersion: a.example.com/v1\nkind: Foo\noperatorName: foo\n",
+                "spec:\n  type: object\n  properties:\n    abortPercent: {type: integer}\n",
+                "  x-kubernetes-validations:\n",
+                "    - rule: self.abortPercen < 50\n      message: too high\n",
+                "phases: [{name: A, initial: true}]\n",
+            ),
+            "9:13",
+            "spec.x-kubernetes-validations[0].rule: `self.abortPercen < 50`: \
+             `self.abortPercen`: unknown field `abortPercen`; did you mean `abortPercent`?",
+        ),
+        (
+            "CEL rule that does not parse, on a statusInfo field",
+            concat!(
+                "apiVersion: a.example.com/v1\nkind: Foo\noperatorName: foo\n",
+                "spec: {type: object}\n",
+                "statusInfo:\n  type: object\n  properties:\n    weight:\n",
+                "      type: integer\n      x-kubernetes-validations:\n",
+                "        - {rule: 'self >= 0 &&', message: 'weight is negative'}\n",
+                "phases: [{name: A, initial: true}]\n",
+            ),
+            "11:18",
+            "statusInfo.properties.weight.x-kubernetes-validations[0].rule: the rule does not \
+             parse as CEL: ",
+        ),
+        (
+            "CEL rule with an unknown reason",
+            concat!(
+                "apiVersion: a.example.com/v1\nkind: Foo\noperatorName: foo\n",
+                "spec:\n  type: object\n  x-kubernetes-validations:\n",
+                "    - rule: 'true'\n      reason: Forbidden\n",
+                "phases: [{name: A, initial: true}]\n",
+            ),
+            "8:15",
+            "spec.x-kubernetes-validations[0].reason: unknown reason `Forbidden` (one of: \
+             FieldValueInvalid, FieldValueForbidden,",
+        ),
+    ];
+    check(cases, |yaml| parse_project("autopilot.yaml", yaml));
+
+    let ok = concat!(
+        spec!(),
+        "phases:\n  - name: A\n    initial: true\n    inputs:\n",
+        "      - {name: pods, labelSelector: 'h={{ spec.targetHost }},w={{ status.statusInfo.weight }}'}\n",
+        "      - {name: services, labelSelector: 'p={{ status.phase }},n={{ metadata.labels.app }}'}\n",
+    );
+    parse_project("autopilot.yaml", ok).unwrap();
+}
+
 #[test]
 fn defaults_are_merged() {
     let yaml = concat!(
-        head!(),
+        "apiVersion: a.example.com/v1\nkind: Foo\noperatorName: foo\n",
+        "spec: {type: object, properties: {ns: {type: string}}}\n",
         "phases:\n  - name: A\n    initial: true\n    inputs:\n",
         "      - pods\n      - {name: services, as: svc, namespace: '*'}\n",
         "      - {name: secrets, namespace: '{{ spec.ns }}', fieldSelector: type=Opaque}\n",

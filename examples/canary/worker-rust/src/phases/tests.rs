@@ -5,7 +5,7 @@ use autopilot_sdk::{ConditionStatus, Context, Metric};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::release::canary_weight_of;
+use crate::traffic::canary_weight_of;
 
 fn target(image: &str) -> Value {
     json!({"apiVersion": "apps/v1", "kind": "Deployment",
@@ -234,7 +234,17 @@ fn evaluating_waits_for_the_interval() {
     info.last_check_time = Some(humantime::format_rfc3339_seconds(now).to_string());
     let c = evaluating_ctx(&info, Metric::scalar(1.0), Metric::scalar(20.0));
     let out = evaluate_at(&c, now).unwrap();
-    assert!(out.outputs().is_empty());
+    assert_eq!(
+        out.outputs().len(),
+        1,
+        "only the route: {:?}",
+        out.outputs()
+    );
+    assert_eq!(
+        canary_weight_of(route_of(&out)),
+        Some(20),
+        "re-declared as held"
+    );
     assert!(out.events().is_empty());
     assert_eq!(out.status_info(), Some(&info));
     assert!(out.requeue().is_some_and(|d| d <= Duration::from_secs(10)));
@@ -310,7 +320,13 @@ fn evaluating_waits_for_the_canary_to_be_ready() {
         let c = evaluating_ctx_with(&info, Metric::scalar(1.0), Metric::scalar(20.0), canary);
         let out = evaluate_at(&c, SystemTime::now()).unwrap();
         assert_eq!(out.next_phase(), None);
-        assert!(out.outputs().is_empty(), "no step: {:?}", out.outputs());
+        assert_eq!(
+            out.outputs().len(),
+            1,
+            "only the route: {:?}",
+            out.outputs()
+        );
+        assert_eq!(canary_weight_of(route_of(&out)), Some(20), "no step");
         assert!(out.events().is_empty());
         let seen = out.status_info().unwrap();
         assert_eq!(
@@ -345,9 +361,14 @@ async fn promoting_waits_for_the_primary_rollout() {
     assert_eq!(out.next_phase(), None);
     assert_eq!(
         out.outputs().len(),
-        1,
-        "only the primary: {:?}",
+        2,
+        "the primary and the route: {:?}",
         out.outputs()
+    );
+    assert_eq!(
+        canary_weight_of(route_of(&out)),
+        Some(40),
+        "the canary keeps its traffic"
     );
     let primary = named(&out, "Deployment", "web-primary");
     assert_eq!(primary["spec"]["replicas"], 3);
@@ -537,7 +558,9 @@ fn evaluating_while_suspended_neither_checks_nor_restarts() {
         .unwrap();
         let out = evaluate_at(&c, SystemTime::now()).unwrap();
         assert_eq!(out.next_phase(), None, "{newest}");
-        assert!(out.outputs().is_empty(), "{newest}: {:?}", out.outputs());
+        // Only the route, declared at the held weight.
+        assert_eq!(out.outputs().len(), 1, "{newest}: {:?}", out.outputs());
+        assert_eq!(canary_weight_of(route_of(&out)), Some(40), "{newest}");
         assert_eq!(reasons(&out), ["Suspended"]);
         let info = out.status_info().unwrap();
         assert_eq!(
@@ -629,7 +652,8 @@ fn evaluating_with_skip_analysis_promotes() {
         assert_eq!(info.iteration, 0, "{newest}: no check");
         if newest == "web:2" {
             assert_eq!(info.current_weight, 20, "promoted at its weight");
-            assert!(out.outputs().is_empty(), "{:?}", out.outputs());
+            assert_eq!(out.outputs().len(), 1, "{:?}", out.outputs());
+            assert_eq!(canary_weight_of(route_of(&out)), Some(20));
         } else {
             let canary = named(&out, "Deployment", "web-canary");
             assert_eq!(
@@ -680,4 +704,375 @@ async fn promoting_a_skipped_revision_takes_the_target_template() {
         info.message
     );
     assert_eq!(reasons(&out), ["Promoted"]);
+}
+
+/// An Evaluating context judged by `checks`, with healthy metrics and `spans` as the canary's
+/// trace result.
+fn trace_ctx(checks: &str, info: &Info, spans: autopilot_sdk::Trace) -> Context<Spec, Info> {
+    let mut s = spec();
+    s["checks"] = json!(checks);
+    s["maxSpanErrorRatio"] = json!(0.05);
+    ctx_with(
+        "Evaluating",
+        s,
+        info,
+        vec![
+            target("web:2"),
+            tracked("web-primary", "web:1", 2),
+            tracked("web-canary", "web:2", 2),
+        ],
+    )
+    .metric(SUCCESS_RATE, Metric::scalar(1.0))
+    .metric(LATENCY_P99, Metric::scalar(20.0))
+    .trace(
+        CANARY_SPANS,
+        spans.with_query("service=web-canary lookBack=1m limit=200"),
+    )
+    .build()
+    .unwrap()
+}
+
+fn canary_spans(downstream_errors: u64) -> autopilot_sdk::Trace {
+    use autopilot_sdk::SpanStats;
+    autopilot_sdk::Trace::from_operations([
+        SpanStats::new("web-canary", "GET /checkout")
+            .spans(100, 0)
+            .latency(10.0, 12.0, 20.0),
+        SpanStats::new("web-canary", "charge-payment")
+            .spans(100, downstream_errors)
+            .latency(5.0, 6.0, 10.0),
+    ])
+}
+
+#[test]
+fn evaluating_on_traces_names_the_failing_operation() {
+    let now = SystemTime::now();
+    // Healthy spans: the weight steps, and the check is recorded beside the metrics.
+    let out = evaluate_at(&trace_ctx("both", &analysing(20, 0), canary_spans(0)), now).unwrap();
+    assert_eq!(out.events()[0].reason, "WeightIncreased");
+    let info = out.status_info().unwrap();
+    let names: Vec<&str> = info.last_queries.iter().map(|q| q.name.as_str()).collect();
+    assert_eq!(names, ["successRate", "latencyP99", "canarySpans"]);
+    assert_eq!(
+        info.last_queries[2].query,
+        "service=web-canary lookBack=1m limit=200"
+    );
+    assert_eq!(info.failing_operation, None);
+
+    // A quarter of the payment calls fail while Prometheus sees only successes.
+    let out = evaluate_at(&trace_ctx("both", &analysing(20, 1), canary_spans(25)), now).unwrap();
+    assert_eq!(out.next_phase(), Some("RollingBack"));
+    assert_eq!(out.events()[0].reason, "AnalysisFailed");
+    assert!(
+        out.events()[0]
+            .message
+            .contains(r#"operation "charge-payment""#),
+        "{}",
+        out.events()[0].message
+    );
+    let info = out.status_info().unwrap();
+    assert_eq!(info.failing_operation.as_deref(), Some("charge-payment"));
+    assert!(info.message.contains("charge-payment"), "{}", info.message);
+
+    // Metrics only: the same spans are not read.
+    let out = evaluate_at(
+        &trace_ctx("metrics", &analysing(20, 1), canary_spans(25)),
+        now,
+    )
+    .unwrap();
+    assert_eq!(out.events()[0].reason, "WeightIncreased");
+    assert_eq!(out.status_info().unwrap().last_queries.len(), 2);
+}
+
+#[test]
+fn evaluating_on_traces_without_jaeger_applies_the_no_data_policy() {
+    let now = SystemTime::now();
+    let down =
+        autopilot_sdk::Trace::failed("querying Jaeger at http://127.0.0.1:1: connection refused");
+    let out = evaluate_at(&trace_ctx("traces", &analysing(20, 0), down), now).unwrap();
+    assert_eq!(out.next_phase(), None);
+    assert_eq!(out.events()[0].reason, "NoData");
+    let info = out.status_info().unwrap();
+    assert_eq!((info.current_weight, info.failed_checks), (20, 0));
+    assert_eq!(info.last_queries[0].result, "error");
+    assert!(
+        info.message.contains("spans: unavailable (querying Jaeger"),
+        "{}",
+        info.message
+    );
+}
+
+/// How the traffic object among `outcome`'s outputs routes, in short: `w20` (canary weight),
+/// `mirror50`, `matched` or `svc:web-canary` (the apex Service's selector).
+fn shape(outcome: &Outcome<Info>) -> String {
+    let traffic = outcome
+        .outputs()
+        .iter()
+        .find(|o| {
+            o["kind"] == "VirtualService"
+                || o["kind"] == "HTTPRoute"
+                || (o["kind"] == "Service" && o["metadata"]["name"] == "web")
+        })
+        .unwrap_or_else(|| panic!("a traffic object among {:?}", outcome.outputs()));
+    if traffic["kind"] == "Service" {
+        return format!(
+            "svc:{}",
+            traffic["spec"]["selector"]["app"].as_str().unwrap()
+        );
+    }
+    let rules = traffic["spec"]["http"]
+        .as_array()
+        .or(traffic["spec"]["rules"].as_array())
+        .unwrap();
+    let mirror = rules[0]["mirrorPercentage"]["value"]
+        .as_u64()
+        .or(rules[0]["filters"][0]["requestMirror"]["percent"].as_u64());
+    match (rules.len(), mirror) {
+        (2, _) => "matched".into(),
+        (_, Some(percent)) => format!("mirror{percent}"),
+        _ => format!("w{}", canary_weight_of(traffic).unwrap()),
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// A whole release of `web:2` under `spec` with healthy metrics: the Event reason and traffic
+/// shape of each handling from Waiting through Promoting (waiting for the primary, then done).
+fn walk(spec: Value) -> Vec<String> {
+    let run = |out: Outcome<Info>| {
+        let step = format!(
+            "{} {}",
+            reasons(&out).first().copied().unwrap_or("-"),
+            shape(&out)
+        );
+        (step, out)
+    };
+    let settled = Info {
+        primary_revision: rev("web:1"),
+        ..Info::default()
+    };
+    let c = ctx_with("Waiting", spec.clone(), &settled, vec![target("web:2")])
+        .build()
+        .unwrap();
+    let (step, out) = run(block_on(waiting(c)).unwrap());
+    assert_eq!(out.next_phase(), Some("Evaluating"), "{step}");
+    let mut steps = vec![step];
+    let mut info = out.status_info().unwrap().clone();
+    let deployments = |primary_image: &str| {
+        vec![
+            target("web:2"),
+            tracked("web-primary", primary_image, 2),
+            tracked("web-canary", "web:2", 2),
+        ]
+    };
+    for _ in 0..20 {
+        info.last_check_time = Some("2020-01-01T00:00:00Z".into());
+        let c = ctx_with("Evaluating", spec.clone(), &info, deployments("web:1"))
+            .metric(SUCCESS_RATE, Metric::scalar(1.0))
+            .metric(LATENCY_P99, Metric::scalar(20.0))
+            .build()
+            .unwrap();
+        let (step, out) = run(evaluate_at(&c, SystemTime::now()).unwrap());
+        steps.push(step);
+        info = out.status_info().unwrap().clone();
+        if out.next_phase() == Some("Promoting") {
+            break;
+        }
+    }
+    let c = ctx_with("Promoting", spec.clone(), &info, deployments("web:1"))
+        .build()
+        .unwrap();
+    let out = block_on(promoting(c)).unwrap();
+    steps.push(format!("rollout {}", shape(&out)));
+    let c = ctx_with(
+        "Promoting",
+        spec,
+        &out.status_info().unwrap().clone(),
+        deployments("web:2"),
+    )
+    .build()
+    .unwrap();
+    let (step, out) = run(block_on(promoting(c)).unwrap());
+    steps.push(step);
+    // Traffic goes back to the primary before the canary scales down.
+    let position = |kind: &str, name: &str| {
+        out.outputs()
+            .iter()
+            .position(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+    };
+    let traffic = position("VirtualService", "web")
+        .or(position("HTTPRoute", "web"))
+        .or(position("Service", "web"));
+    assert!(traffic < position("Deployment", "web-canary"), "{steps:?}");
+    steps
+}
+
+#[test]
+fn every_strategy_through_a_release() {
+    let ab = json!([{"header": "x-canary", "exact": "insider"}]);
+    let mirror = json!({"percentage": 50, "iterations": 2});
+    let cases: &[(Value, &[&str])] = &[
+        (
+            json!({}),
+            &[
+                "NewRevision w20",
+                "WeightIncreased w40",
+                "AnalysisSucceeded w40",
+                "rollout w40",
+                "Promoted w0",
+            ],
+        ),
+        (
+            json!({"mirror": mirror}),
+            &[
+                "NewRevision mirror50",
+                "CheckPassed mirror50",
+                "WeightIncreased w20",
+                "WeightIncreased w40",
+                "AnalysisSucceeded w40",
+                "rollout w40",
+                "Promoted w0",
+            ],
+        ),
+        (
+            json!({"traffic": "gatewayapi", "mirror": mirror}),
+            &[
+                "NewRevision mirror50",
+                "CheckPassed mirror50",
+                "WeightIncreased w20",
+                "WeightIncreased w40",
+                "AnalysisSucceeded w40",
+                "rollout w40",
+                "Promoted w0",
+            ],
+        ),
+        (
+            json!({"strategy": "abTesting", "iterations": 2, "match": ab}),
+            &[
+                "NewRevision matched",
+                "CheckPassed matched",
+                "AnalysisSucceeded matched",
+                "rollout matched",
+                "Promoted w0",
+            ],
+        ),
+        (
+            json!({"strategy": "abTesting", "iterations": 1, "match": ab, "traffic": "gatewayapi",
+                   "mirror": {"percentage": 100}}),
+            &[
+                "NewRevision mirror100",
+                "MirrorEnded matched",
+                "AnalysisSucceeded matched",
+                "rollout matched",
+                "Promoted w0",
+            ],
+        ),
+        (
+            json!({"strategy": "blueGreen", "iterations": 2, "traffic": "kubernetes"}),
+            &[
+                "NewRevision svc:web-primary",
+                "CheckPassed svc:web-primary",
+                "AnalysisSucceeded svc:web-primary",
+                "rollout svc:web-canary",
+                "Promoted svc:web-primary",
+            ],
+        ),
+        (
+            json!({"strategy": "blueGreen", "iterations": 1, "mirror": {"percentage": 20}}),
+            &[
+                "NewRevision mirror20",
+                "MirrorEnded w0",
+                "AnalysisSucceeded w0",
+                "rollout w100",
+                "Promoted w0",
+            ],
+        ),
+    ];
+    for (fields, want) in cases {
+        let mut s = spec();
+        for (k, v) in fields.as_object().into_iter().flatten() {
+            s[k] = v.clone();
+        }
+        assert_eq!(walk(s), *want, "{fields}");
+    }
+}
+
+#[tokio::test]
+async fn blue_green_without_a_mesh_declares_the_apex_service_once() {
+    let mut s = spec();
+    s["strategy"] = json!("blueGreen");
+    s["traffic"] = json!("kubernetes");
+    let c = ctx_with("Initializing", s, &Info::default(), vec![target("web:1")])
+        .build()
+        .unwrap();
+    let out = initializing(c).await.unwrap();
+    let services: Vec<_> = out
+        .outputs()
+        .iter()
+        .filter(|o| o["kind"] == "Service")
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(services, ["web-primary", "web-canary", "web"]);
+    assert_eq!(shape(&out), "svc:web-primary");
+    assert!(
+        out.outputs()
+            .iter()
+            .all(|o| o["kind"] != "VirtualService" && o["kind"] != "HTTPRoute")
+    );
+}
+
+#[tokio::test]
+async fn a_spec_that_cannot_be_carried_out_is_refused_naming_the_field() {
+    let mut s = spec();
+    s["strategy"] = json!("abTesting");
+    let c = ctx_with("Initializing", s, &Info::default(), vec![target("web:1")])
+        .build()
+        .unwrap();
+    let err = initializing(c).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("spec.match: strategy abTesting needs at least one entry"),
+        "{err}"
+    );
+}
+
+#[test]
+fn linkerd_is_judged_on_linkerds_metrics() {
+    let mut s = spec();
+    s["traffic"] = json!("linkerd");
+    let check = |rate: f64| {
+        let c = ctx_with(
+            "Evaluating",
+            s.clone(),
+            &analysing(20, 0),
+            vec![
+                target("web:2"),
+                tracked("web-primary", "web:1", 2),
+                tracked("web-canary", "web:2", 2),
+            ],
+        )
+        .metric(
+            LINKERD_SUCCESS_RATE,
+            Metric::scalar(rate).with_query("sum(rate(response_total{...}))"),
+        )
+        .metric(LINKERD_LATENCY_P99, Metric::scalar(20.0))
+        // Istio's series say the opposite: they must not be read.
+        .metric(SUCCESS_RATE, Metric::scalar(1.5 - rate))
+        .metric(LATENCY_P99, Metric::scalar(20.0))
+        .build()
+        .unwrap();
+        evaluate_at(&c, SystemTime::now()).unwrap()
+    };
+    let healthy = check(1.0);
+    assert_eq!(reasons(&healthy), ["WeightIncreased"]);
+    assert_eq!(route_of(&healthy)["kind"], "HTTPRoute");
+    let info = healthy.status_info().unwrap();
+    assert_eq!(info.last_queries[0].query, "sum(rate(response_total{...}))");
+    assert_eq!(reasons(&check(0.5)), ["CheckFailed"]);
 }

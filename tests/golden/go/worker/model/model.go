@@ -10,11 +10,19 @@ import autopilot "autopilot.dev/sdk-go"
 type Context = autopilot.Context[Spec, StatusInfo]
 
 // Spec is the spec of a Canary.
+//
+// Checked by the API server when a resource is written:
+// `self.target == oldSelf.target`, else "target cannot change; create another
+// resource for another workload".
 type Spec struct {
 	// Percent of traffic shifted per step.
 	StepWeight *int64 `json:"stepWeight,omitempty"`
 
 	// Lowest acceptable success rate, from 0 to 1.
+	//
+	// Checked by the API server when a resource is written:
+	// `self > 0.0 && self <= 1.0`, else the message of `self > 1.0 ? 'successThreshold
+	// must be at most 1' : 'successThreshold must be above 0'`.
 	SuccessThreshold *float64 `json:"successThreshold,omitempty"`
 
 	// Name of the workload (Deployment) the operator acts on.

@@ -4,6 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 /// The spec of a Canary.
+///
+/// Checked by the API server when a resource is written:
+/// `self.target == oldSelf.target`, else "target cannot change; create another
+/// resource for another workload".
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Spec {
@@ -11,6 +15,10 @@ pub struct Spec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_weight: Option<i64>,
     /// Lowest acceptable success rate, from 0 to 1.
+    ///
+    /// Checked by the API server when a resource is written:
+    /// `self > 0.0 && self <= 1.0`, else the message of `self > 1.0 ? 'successThreshold
+    /// must be at most 1' : 'successThreshold must be above 0'`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub success_threshold: Option<f64>,
     /// Name of the workload (Deployment) the operator acts on.

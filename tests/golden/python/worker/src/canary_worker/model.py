@@ -5,7 +5,13 @@ from autopilot_sdk import Model
 
 
 class Spec(Model):
-    """The spec of a Canary."""
+    """
+    The spec of a Canary.
+
+    Checked by the API server when a resource is written:
+    `self.target == oldSelf.target`, else "target cannot change; create another
+    resource for another workload".
+    """
 
     target: str
     """Name of the workload (Deployment) the operator acts on."""
@@ -14,7 +20,13 @@ class Spec(Model):
     """Percent of traffic shifted per step."""
 
     success_threshold: float | None = None
-    """Lowest acceptable success rate, from 0 to 1."""
+    """
+    Lowest acceptable success rate, from 0 to 1.
+
+    Checked by the API server when a resource is written:
+    `self > 0.0 && self <= 1.0`, else the message of `self > 1.0 ? 'successThreshold
+    must be at most 1' : 'successThreshold must be above 0'`.
+    """
 
 
 class StatusInfo(Model):

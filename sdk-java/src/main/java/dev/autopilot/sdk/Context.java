@@ -37,6 +37,9 @@ public final class Context<S, I> {
   private final Map<String, List<JsonNode>> objects;
   private final Map<String, String> objectErrors;
   private final Map<String, Metric> metrics;
+  private final Map<String, Trace> traces;
+  private final Map<String, List<ExternalEvent>> events;
+  private final Map<String, String> eventErrors;
   private final int attempt;
   private final String tag;
   private final Instant deadline;
@@ -52,6 +55,9 @@ public final class Context<S, I> {
     this.objects = Map.copyOf(b.objects);
     this.objectErrors = Map.copyOf(b.objectErrors);
     this.metrics = Map.copyOf(b.metrics);
+    this.traces = Map.copyOf(b.traces);
+    this.events = Map.copyOf(b.events);
+    this.eventErrors = Map.copyOf(b.eventErrors);
     this.attempt = b.attempt;
     this.tag = b.tag;
     this.deadline = b.deadline;
@@ -167,6 +173,43 @@ public final class Context<S, I> {
     return metrics;
   }
 
+  /**
+   * The result of the trace query {@code name}.
+   *
+   * @throws WorkerException invalid when the phase reads no such trace query
+   */
+  public Trace trace(String name) throws WorkerException {
+    Trace trace = traces.get(name);
+    if (trace == null) {
+      throw WorkerException.invalid("this phase reads no trace query named " + name);
+    }
+    return trace;
+  }
+
+  /** Every trace query result, by name. */
+  public Map<String, Trace> traces() {
+    return traces;
+  }
+
+  /**
+   * The pending events of the event source {@code source} (as declared in autopilot.yaml),
+   * oldest first.
+   *
+   * @throws WorkerException retryable when the scheduler could not read them; invalid when the
+   *     phase does not list the source among its inputs
+   */
+  public List<ExternalEvent> events(String source) throws WorkerException {
+    String error = eventErrors.get(source);
+    if (error != null) {
+      throw WorkerException.retryable("events of " + source + " are unavailable: " + error);
+    }
+    List<ExternalEvent> list = events.get(source);
+    if (list == null) {
+      throw WorkerException.invalid("this phase has no event source named " + source);
+    }
+    return list;
+  }
+
   /** 1 for the first call of this phase for this resource, incremented on every retry. */
   public int attempt() {
     return attempt;
@@ -216,6 +259,9 @@ public final class Context<S, I> {
     private final Map<String, List<JsonNode>> objects = new LinkedHashMap<>();
     private final Map<String, String> objectErrors = new LinkedHashMap<>();
     private final Map<String, Metric> metrics = new LinkedHashMap<>();
+    private final Map<String, Trace> traces = new LinkedHashMap<>();
+    private final Map<String, List<ExternalEvent>> events = new LinkedHashMap<>();
+    private final Map<String, String> eventErrors = new LinkedHashMap<>();
     private int attempt = 1;
     private String tag = "";
     private Instant deadline;
@@ -302,6 +348,25 @@ public final class Context<S, I> {
     /** The result of the query {@code name}. */
     public Builder<S, I> metric(String name, Metric metric) {
       metrics.put(name, metric);
+      return this;
+    }
+
+    /** The result of the trace query {@code name}. */
+    public Builder<S, I> trace(String name, Trace trace) {
+      traces.put(name, trace);
+      return this;
+    }
+
+    /** The pending events of the event source {@code source}. */
+    public Builder<S, I> events(String source, List<ExternalEvent> list) {
+      events.put(source, List.copyOf(list));
+      return this;
+    }
+
+    /** The events of source {@code source} could not be read. */
+    public Builder<S, I> eventsUnavailable(String source, String error) {
+      eventErrors.put(source, error);
+      events.put(source, List.of());
       return this;
     }
 

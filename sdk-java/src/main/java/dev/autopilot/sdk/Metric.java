@@ -97,6 +97,11 @@ public record Metric(String query, Kind kind, List<Series> series, boolean noDat
   /**
    * The result as one value: the latest sample of its only series, "no data", or NaN.
    *
+   * <p>A query that could not be run (Prometheus down) is a retryable error, which the scheduler
+   * retries with backoff without limit unless {@code autopilot-operator.yaml} sets {@code
+   * retry.maxAttempts}: a phase that guards a canary or an injected fault should catch it and act
+   * (for example roll back once {@code ctx.attempt()} is high) rather than rethrow it.
+   *
    * @throws WorkerException retryable when the query failed; invalid when it returned several
    *     series
    */

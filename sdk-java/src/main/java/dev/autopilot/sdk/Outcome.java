@@ -60,14 +60,28 @@ public final class Outcome<I> {
     return this;
   }
 
-  /** Sets a condition on {@code .status.conditions}. */
+  /**
+   * Sets a condition on {@code .status.conditions}.
+   *
+   * @throws IllegalArgumentException for a type the scheduler owns ({@link
+   *     Condition#SCHEDULER_CONDITIONS}) or an empty one
+   */
   public Outcome<I> condition(String type, boolean status, String reason, String message) {
-    conditions.add(Condition.of(type, status, reason, message));
-    return this;
+    return condition(Condition.of(type, status, reason, message));
   }
 
-  /** Sets a condition on {@code .status.conditions}. */
+  /**
+   * Sets a condition on {@code .status.conditions}.
+   *
+   * @throws IllegalArgumentException for a type the scheduler owns ({@link
+   *     Condition#SCHEDULER_CONDITIONS}) or an empty one
+   */
   public Outcome<I> condition(Condition condition) {
+    Condition.refusal(condition.type())
+        .ifPresent(
+            why -> {
+              throw new IllegalArgumentException(why);
+            });
     conditions.add(condition);
     return this;
   }

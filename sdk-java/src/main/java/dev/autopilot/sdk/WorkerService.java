@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.google.protobuf.ByteString;
 import dev.autopilot.worker.v1.DescribeRequest;
 import dev.autopilot.worker.v1.DescribeResponse;
+import dev.autopilot.worker.v1.EventList;
 import dev.autopilot.worker.v1.FinalizeRequest;
 import dev.autopilot.worker.v1.FinalizeResponse;
 import dev.autopilot.worker.v1.MetricResult;
@@ -11,6 +12,7 @@ import dev.autopilot.worker.v1.ObjectList;
 import dev.autopilot.worker.v1.RequestMeta;
 import dev.autopilot.worker.v1.SyncRequest;
 import dev.autopilot.worker.v1.SyncResponse;
+import dev.autopilot.worker.v1.TraceResult;
 import dev.autopilot.worker.v1.WorkerServiceGrpc;
 import io.grpc.Contexts;
 import io.grpc.Metadata;
@@ -104,6 +106,21 @@ final class WorkerService<S, I> extends WorkerServiceGrpc.WorkerServiceImplBase 
       for (Map.Entry<String, MetricResult> metric : request.getMetricsMap().entrySet()) {
         builder.metric(metric.getKey(), metric(metric.getValue()));
       }
+      for (Map.Entry<String, TraceResult> trace : request.getTracesMap().entrySet()) {
+        builder.trace(trace.getKey(), trace(trace.getValue()));
+      }
+      for (Map.Entry<String, EventList> source : request.getEventsMap().entrySet()) {
+        EventList list = source.getValue();
+        if (!list.getError().isEmpty()) {
+          builder.eventsUnavailable(source.getKey(), list.getError());
+        } else {
+          List<ExternalEvent> items = new ArrayList<>();
+          for (dev.autopilot.worker.v1.ExternalEvent e : list.getItemsList()) {
+            items.add(event(e));
+          }
+          builder.events(source.getKey(), items);
+        }
+      }
       Outcome<I> outcome = handler.handle(builder.build());
       out.onNext(response(outcome));
       out.onCompleted();
@@ -170,6 +187,61 @@ final class WorkerService<S, I> extends WorkerServiceGrpc.WorkerServiceImplBase 
       builder.traceparent(traceparent);
     }
     return builder;
+  }
+
+  static Trace.SpanStats stats(dev.autopilot.worker.v1.SpanStats s) {
+    return new Trace.SpanStats(
+        s.getService(),
+        s.getOperation(),
+        s.getSpanCount(),
+        s.getErrorCount(),
+        s.getErrorRatio(),
+        s.getP50Ms(),
+        s.getP90Ms(),
+        s.getP99Ms());
+  }
+
+  static Trace trace(TraceResult result) {
+    List<Trace.SpanStats> operations = new ArrayList<>();
+    for (dev.autopilot.worker.v1.SpanStats o : result.getOperationsList()) {
+      operations.add(stats(o));
+    }
+    List<Trace.Sample> samples = new ArrayList<>();
+    for (dev.autopilot.worker.v1.TraceSample s : result.getSamplesList()) {
+      List<Trace.ErrorSpan> errors = new ArrayList<>();
+      for (dev.autopilot.worker.v1.ErrorSpan e : s.getErrorSpansList()) {
+        errors.add(new Trace.ErrorSpan(e.getService(), e.getOperation(), e.getStatusMessage()));
+      }
+      samples.add(
+          new Trace.Sample(
+              s.getTraceId(),
+              s.getRootService(),
+              s.getRootOperation(),
+              s.getDurationMs(),
+              s.getStartUnixMs(),
+              List.copyOf(errors)));
+    }
+    String error = result.getError().isEmpty() ? null : result.getError();
+    return new Trace(
+        result.getQuery(),
+        result.getNoData(),
+        error,
+        stats(result.getTotal()),
+        List.copyOf(operations),
+        List.copyOf(samples));
+  }
+
+  static ExternalEvent event(dev.autopilot.worker.v1.ExternalEvent e) {
+    return new ExternalEvent(
+        e.getId(),
+        e.getSource(),
+        e.getType(),
+        e.getSubject(),
+        e.getTimeUnixMs() > 0 ? Instant.ofEpochMilli(e.getTimeUnixMs()) : null,
+        e.getDataContentType(),
+        e.getData().toByteArray(),
+        Map.copyOf(e.getExtensionsMap()),
+        e.getAcceptedUnixMs() > 0 ? Instant.ofEpochMilli(e.getAcceptedUnixMs()) : null);
   }
 
   static Metric metric(MetricResult result) {

@@ -190,6 +190,39 @@ class WorkerTest {
   }
 
   @Test
+  void conditionsTheSchedulerOwnsAreRefusedWhereTheyAreSet() {
+    assertEquals(
+        List.of("Ready", "Progressing", "WorkerError", "InputsAvailable", "MetricsAvailable"),
+        Condition.SCHEDULER_CONDITIONS);
+    for (String owned : Condition.SCHEDULER_CONDITIONS) {
+      IllegalArgumentException refused =
+          assertThrows(
+              IllegalArgumentException.class,
+              () ->
+                  Outcome.<Info>stay()
+                      .condition("Healthy", true, "Ok", "")
+                      .condition(owned, true, "Mine", ""));
+      assertTrue(
+          refused
+              .getMessage()
+              .startsWith(
+                  "condition type "
+                      + owned
+                      + " is owned by the scheduler (it owns Ready, Progressing, WorkerError,"
+                      + " InputsAvailable, MetricsAvailable)"),
+          refused.getMessage());
+      assertThrows(
+          IllegalArgumentException.class,
+          () -> Outcome.<Info>stay().condition(new Condition(owned, "True", "Mine", "")));
+    }
+    IllegalArgumentException empty =
+        assertThrows(
+            IllegalArgumentException.class, () -> Outcome.<Info>stay().condition("", true, "Ok", ""));
+    assertEquals("a condition needs a type", empty.getMessage());
+    assertEquals(1, Outcome.<Info>stay().condition("Healthy", true, "Ok", "").conditions().size());
+  }
+
+  @Test
   void metricValuesKeepNoDataAndNaNApart() throws Exception {
     assertEquals(new MetricValue.Value(0.5), Metric.scalar(0.5).value());
     assertTrue(Metric.empty().value().isNoData());
@@ -201,6 +234,41 @@ class WorkerTest {
             .build();
     assertTrue(WorkerService.metric(nan).value().isNaN());
     WorkerException failed = assertThrows(WorkerException.class, () -> Metric.failed("down").value());
+    assertEquals(Status.Code.UNAVAILABLE, failed.code());
+  }
+
+  @Test
+  void traceResultsBecomeTypedTraces() throws Exception {
+    var result =
+        dev.autopilot.worker.v1.TraceResult.newBuilder()
+            .setQuery("service=web")
+            .setTotal(
+                dev.autopilot.worker.v1.SpanStats.newBuilder()
+                    .setSpanCount(20)
+                    .setErrorCount(5)
+                    .setErrorRatio(0.25))
+            .addOperations(
+                dev.autopilot.worker.v1.SpanStats.newBuilder()
+                    .setService("web")
+                    .setOperation("charge")
+                    .setSpanCount(10)
+                    .setErrorCount(5)
+                    .setErrorRatio(0.5))
+            .addSamples(
+                dev.autopilot.worker.v1.TraceSample.newBuilder()
+                    .setTraceId("ab")
+                    .setDurationMs(12.5)
+                    .addErrorSpans(
+                        dev.autopilot.worker.v1.ErrorSpan.newBuilder()
+                            .setOperation("charge")
+                            .setStatusMessage("declined")))
+            .build();
+    Trace trace = WorkerService.trace(result);
+    assertEquals(0.25, trace.stats().orElseThrow().errorRatio());
+    assertEquals("charge", trace.worstOperation().orElseThrow().operation());
+    assertEquals("declined", trace.samples().get(0).errorSpans().get(0).statusMessage());
+    assertTrue(Trace.empty().stats().isEmpty());
+    WorkerException failed = assertThrows(WorkerException.class, () -> Trace.failed("down").stats());
     assertEquals(Status.Code.UNAVAILABLE, failed.code());
   }
 

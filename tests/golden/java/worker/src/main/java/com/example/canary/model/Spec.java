@@ -6,8 +6,12 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 /**
  * The spec of a Canary.
  *
+ * Checked by the API server when a resource is written:
+ * `self.target == oldSelf.target`, else "target cannot change; create another
+ * resource for another workload".
+ *
  * @param stepWeight Percent of traffic shifted per step.
- * @param successThreshold Lowest acceptable success rate, from 0 to 1.
+ * @param successThreshold Lowest acceptable success rate, from 0 to 1. Checked by the API server when a resource is written: `self > 0.0 && self <= 1.0`, else the message of `self > 1.0 ? 'successThreshold must be at most 1' : 'successThreshold must be above 0'`.
  * @param target Name of the workload (Deployment) the operator acts on.
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
