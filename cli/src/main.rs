@@ -3,6 +3,7 @@
 mod bundled;
 mod call;
 mod cluster;
+mod dashboard;
 mod deploy;
 mod init;
 mod kube_util;
@@ -117,6 +118,13 @@ enum Command {
         after_help = "Examples:\n  ap status\n  ap status -A -o wide\n  ap status web -n prod\n  ap status -l team=web -w\n  ap status web -o yaml --context staging --dir path/to/project"
     )]
     Status(status::StatusArgs),
+    /// Serve a web page of the operator's resources by phase, updated live over a watch: each
+    /// resource's conditions, printer columns, statusInfo, timeline of phases with its Events,
+    /// and buttons for the verbs (pause, resume, retry, abort, approve, promote).
+    #[command(
+        after_help = "Examples:\n  ap dashboard\n  ap dashboard -A --context staging --dir path/to/project\n  ap dashboard -n prod --listen 127.0.0.1:9000"
+    )]
+    Dashboard(dashboard::DashboardArgs),
     /// Hold resources where they are: no worker call until `ap resume` (annotation
     /// autopilot.dev/paused, so it survives restarts and can be committed by GitOps).
     #[command(
@@ -246,6 +254,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Deploy(args) => deploy::deploy(&args).map(|()| ExitCode::SUCCESS),
         Command::Undeploy(args) => deploy::undeploy(&args).map(|()| ExitCode::SUCCESS),
         Command::Status(args) => status::status(&args).map(|()| ExitCode::SUCCESS),
+        Command::Dashboard(args) => dashboard::dashboard(&args).map(|()| ExitCode::SUCCESS),
         Command::Pause(args) => {
             verbs::act(verbs::Verb::Pause, &args, None).map(|()| ExitCode::SUCCESS)
         }

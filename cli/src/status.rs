@@ -351,27 +351,27 @@ fn line(cells: &[String], widths: &[usize]) -> String {
     s
 }
 
-/// What `ap status` shows of one resource.
+/// What `ap status` (and `ap dashboard`) shows of one resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Row {
-    namespace: String,
-    name: String,
-    phase: String,
-    age: String,
+pub(crate) struct Row {
+    pub(crate) namespace: String,
+    pub(crate) name: String,
+    pub(crate) phase: String,
+    pub(crate) age: String,
     /// `Type=Status (Reason)` of the condition that explains the state.
-    condition: String,
+    pub(crate) condition: String,
     /// Its message, on one line.
-    message: String,
-    attempt: String,
-    failures: String,
+    pub(crate) message: String,
+    pub(crate) attempt: String,
+    pub(crate) failures: String,
     /// Whether the status was written for the resource's current generation.
-    synced: String,
+    pub(crate) synced: String,
     /// Every condition as `Type=Status`, in the status's order.
-    conditions: String,
+    pub(crate) conditions: String,
 }
 
 impl Row {
-    fn of(
+    pub(crate) fn of(
         namespace: String,
         name: String,
         generation: Option<i64>,

@@ -50,7 +50,7 @@ pub(crate) async fn render(scope: &Scope, object: &DynamicObject) -> anyhow::Res
 
 /// The objects of the project's output kinds labelled as owned by `object`. A kind that cannot
 /// be listed (not served, not allowed) is left out rather than failing the view.
-async fn owned(scope: &Scope, object: &DynamicObject) -> Vec<Owned> {
+pub(crate) async fn owned(scope: &Scope, object: &DynamicObject) -> Vec<Owned> {
     let Some(uid) = object.uid() else {
         return Vec::new();
     };
@@ -88,7 +88,7 @@ async fn owned(scope: &Scope, object: &DynamicObject) -> Vec<Owned> {
 }
 
 /// The Events about `object`, oldest first. Unreadable Events give an empty list.
-async fn events(scope: &Scope, object: &DynamicObject) -> Vec<Happened> {
+pub(crate) async fn events(scope: &Scope, object: &DynamicObject) -> Vec<Happened> {
     let (Some(uid), Some(ns)) = (object.uid(), object.namespace()) else {
         return Vec::new();
     };
@@ -194,23 +194,20 @@ pub(crate) fn tree(
     if !project.gates.is_empty() {
         out.push_str("\nGates:\n");
     }
-    // Before its first status write a resource is in the initial phase.
-    let current = status["phase"]
-        .as_str()
-        .or_else(|| project.initial_phase().map(|p| p.name.as_str()))
-        .unwrap_or_default();
-    for gate in &project.gates {
-        let when = match gate.when {
-            autopilot_model::GateWhen::Before => "before",
-            autopilot_model::GateWhen::Leaving => "leaving",
+    for (gate, state) in gates(project, object) {
+        let state = match state {
+            GateState::Approved(Some(by)) => format!("approved by {by}"),
+            GateState::Approved(None) => "approved".to_owned(),
+            GateState::Waiting => "waiting: `ap approve` opens it".to_owned(),
+            GateState::Closed => "not approved".to_owned(),
         };
-        let state = match requests.approved.get(&gate.name) {
-            Some(Some(by)) => format!("approved by {by}"),
-            Some(None) => "approved".to_owned(),
-            None if gate.phase == current => "waiting: `ap approve` opens it".to_owned(),
-            None => "not approved".to_owned(),
-        };
-        let _ = writeln!(out, "  {} ({when} {}): {state}", gate.name, gate.phase);
+        let _ = writeln!(
+            out,
+            "  {} ({} {}): {state}",
+            gate.name,
+            gate_when(gate),
+            gate.phase
+        );
     }
 
     let empty = Vec::new();
@@ -278,6 +275,50 @@ pub(crate) fn tree(
         );
     }
     out
+}
+
+/// Where a declared gate stands on one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum GateState {
+    /// Opened, by whom and when if recorded.
+    Approved(Option<String>),
+    /// Not opened, and on the resource's current phase: it holds the resource now.
+    Waiting,
+    /// Not opened, on another phase.
+    Closed,
+}
+
+/// Each gate `project` declares with its state on `object`. Before its first status write a
+/// resource is in the initial phase.
+pub(crate) fn gates<'p>(
+    project: &'p autopilot_model::Project,
+    object: &DynamicObject,
+) -> Vec<(&'p autopilot_model::Gate, GateState)> {
+    let requests = autopilot_model::gates::Requests::read(object.annotations());
+    let current = object.data["status"]["phase"]
+        .as_str()
+        .or_else(|| project.initial_phase().map(|p| p.name.as_str()))
+        .unwrap_or_default();
+    project
+        .gates
+        .iter()
+        .map(|gate| {
+            let state = match requests.approved.get(&gate.name) {
+                Some(by) => GateState::Approved(by.clone()),
+                None if gate.phase == current => GateState::Waiting,
+                None => GateState::Closed,
+            };
+            (gate, state)
+        })
+        .collect()
+}
+
+/// `before` or `leaving`.
+pub(crate) fn gate_when(gate: &autopilot_model::Gate) -> &'static str {
+    match gate.when {
+        autopilot_model::GateWhen::Before => "before",
+        autopilot_model::GateWhen::Leaving => "leaving",
+    }
 }
 
 /// statusInfo's fields, one a line, nested objects indented up to [`STATUS_INFO_DEPTH`].

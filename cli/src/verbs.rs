@@ -117,6 +117,27 @@ pub(crate) fn act(verb: Verb, args: &VerbArgs, gate: Option<&str>) -> anyhow::Re
     })
 }
 
+/// Run `verb` on one resource already read (as `act` does on each it selects), for callers
+/// that name a resource themselves, such as `ap dashboard`; what was done.
+pub(crate) async fn act_on(
+    scope: &Scope,
+    verb: Verb,
+    gate: Option<&str>,
+    object: &DynamicObject,
+) -> anyhow::Result<String> {
+    check_declared(verb, &scope.model.project, gate)?;
+    let who = who(scope).await;
+    one(
+        scope,
+        verb,
+        gate,
+        object,
+        &who,
+        k8s_openapi::jiff::Timestamp::now(),
+    )
+    .await
+}
+
 /// Refuse verbs the operator does not declare: abort without `abortPhase`, gates without
 /// `gates:`, an unknown `--gate`.
 fn check_declared(verb: Verb, project: &Project, gate: Option<&str>) -> anyhow::Result<()> {
