@@ -112,12 +112,11 @@ pub(crate) fn dashboard(args: &DashboardArgs) -> anyhow::Result<()> {
         );
         use std::io::Write as _;
         std::io::stdout().flush().ok();
-        axum::serve(listener, router(shared))
-            .with_graceful_shutdown(async {
-                tokio::signal::ctrl_c().await.ok();
-            })
-            .await
-            .context("serving the dashboard")
+        // Not a graceful shutdown: the pages' event streams never end on their own.
+        tokio::select! {
+            served = axum::serve(listener, router(shared)) => served.context("serving the dashboard"),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
     })
 }
 
