@@ -47,9 +47,11 @@ impl ApiFailure {
                 code: s.code,
                 message: error.to_string(),
             },
-            kube::Error::HyperError(_) | kube::Error::Service(_) => ApiFailure::Unavailable {
-                cause: chain(error),
-            },
+            kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {
+                ApiFailure::Unavailable {
+                    cause: chain(error),
+                }
+            }
             other => ApiFailure::Rejected {
                 code: 0,
                 message: chain(other),
@@ -82,6 +84,96 @@ impl ApiFailure {
             ApiFailure::Rejected { code, .. } => {
                 !(400..500).contains(code) || *code == 409 || *code == 429
             }
+        }
+    }
+
+    /// How the step function retries it: with backoff when [`retryable`](Self::retryable),
+    /// slowly (`permanentErrorInterval`) otherwise.
+    pub fn failure(&self) -> crate::step::Failure {
+        if self.retryable() {
+            crate::step::Failure::Retryable { retry_after: None }
+        } else {
+            crate::step::Failure::Permanent
+        }
+    }
+
+    /// Names a failed request about objects of `resource`. A 404 for a path the API server
+    /// does not serve is confirmed through discovery before it is called
+    /// [`KindNotInstalled`](ApiFailure::KindNotInstalled); discovery failing because the API
+    /// server went away makes it [`Unavailable`](ApiFailure::Unavailable).
+    pub async fn classify(
+        client: &kube::Client,
+        resource: &kube::core::ApiResource,
+        error: &kube::Error,
+    ) -> Self {
+        if Self::may_be_unserved_kind(error) {
+            match served(client, resource).await {
+                Ok(false) => {
+                    return ApiFailure::KindNotInstalled {
+                        resource: resource_name(resource),
+                    };
+                }
+                Ok(true) => {}
+                Err(e) => {
+                    if let unavailable @ ApiFailure::Unavailable { .. } = Self::of(&e) {
+                        return unavailable;
+                    }
+                }
+            }
+        }
+        Self::of(error)
+    }
+}
+
+/// What the client saw, when `error` means the API server did not answer.
+pub fn unavailable(error: &kube::Error) -> Option<String> {
+    match ApiFailure::of(error) {
+        ApiFailure::Unavailable { cause } => Some(cause),
+        _ => None,
+    }
+}
+
+/// What the client saw, when a watch failed because the API server did not answer.
+pub fn watch_unavailable(error: &kube::runtime::watcher::Error) -> Option<String> {
+    use kube::runtime::watcher::Error as Watch;
+    match error {
+        Watch::InitialListFailed(e) | Watch::WatchStartFailed(e) | Watch::WatchFailed(e) => {
+            unavailable(e)
+        }
+        Watch::WatchError(_) | Watch::NoResourceVersion => None,
+    }
+}
+
+/// Whether a controller error is part of an API server outage, and so left to the one outage
+/// report instead of logged: a failed watch is counted here; a failed reconcile was counted by
+/// the error policy already.
+pub fn part_of_outage(
+    error: &kube::runtime::controller::Error<
+        crate::reconcile::ReconcileError,
+        kube::runtime::watcher::Error,
+    >,
+) -> bool {
+    use kube::runtime::controller::Error as Controller;
+    match error {
+        Controller::ReconcilerFailed(e, _) => e.unavailable().is_some(),
+        Controller::QueueError(e) => match watch_unavailable(e) {
+            Some(cause) => {
+                outage().failed(&cause);
+                true
+            }
+            None => false,
+        },
+        Controller::ObjectNotFound(_) | Controller::RunnerError(_) => false,
+    }
+}
+
+impl crate::reconcile::ReconcileError {
+    /// What the client saw, when the write failed because the API server did not answer.
+    pub fn unavailable(&self) -> Option<String> {
+        use crate::reconcile::ReconcileError as E;
+        match self {
+            E::StatusWriteFailed(e) | E::FinalizerUpdateFailed(e) => unavailable(e),
+            E::MalformedResource(_) => None,
         }
     }
 }
@@ -158,6 +250,7 @@ impl Outage {
             }
             None => {
                 error!(
+                    reason = "ApiServerUnavailable",
                     cause,
                     "the API server is unavailable; retrying with backoff, further failures are counted until it answers"
                 );
@@ -176,6 +269,7 @@ impl Outage {
         let ended = self.down.lock().expect("outage lock").take()?;
         let lasted = ended.since.elapsed();
         info!(
+            reason = "ApiServerUnavailable",
             lasted = %humantime::format_duration(Duration::from_millis(lasted.as_millis() as u64)),
             failed_requests = ended.failures,
             "the API server answers again"

@@ -255,7 +255,13 @@ impl Gatherer {
                             }
                             _ => format!("watching {what}: {e}"),
                         };
-                        warn!(error = %message, "input watch failed; retrying");
+                        match crate::api_failure::watch_unavailable(&e) {
+                            // Part of the one outage report, not a line per retry.
+                            Some(cause) => {
+                                crate::api_failure::outage().failed(&cause);
+                            }
+                            None => warn!(error = %message, "input watch failed; retrying"),
+                        }
                         *cache.error.lock().expect("error lock") = Some(message);
                     }
                 }

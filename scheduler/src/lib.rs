@@ -33,6 +33,7 @@ pub mod step;
 pub mod tasks;
 pub mod telemetry;
 pub mod traces;
+pub mod unserved;
 
 impl From<autopilot_worker_client::EndpointError> for Error {
     fn from(e: autopilot_worker_client::EndpointError) -> Self {

@@ -139,33 +139,65 @@ fn api(client: &kube::Client, kind: &OutputKind, namespace: Option<&str>) -> Api
     }
 }
 
+/// A request about outputs the API server did not take: of which kind, and why. Named for its
+/// cause by [`crate::api_failure::ApiFailure::classify`].
+#[derive(Debug, thiserror::Error)]
+#[error("{} {}: {source}", resource.kind, object.as_deref().unwrap_or("(list)"))]
+pub struct RequestFailed {
+    /// The kind the request was about.
+    pub resource: ApiResource,
+    /// The object's name; `None` for a list.
+    pub object: Option<String>,
+    /// What the client returned.
+    #[source]
+    pub source: kube::Error,
+}
+
 /// Applies every prepared output with server-side apply (forcing conflicts: the scheduler is the
 /// objects' one owner).
-pub async fn apply(client: &kube::Client, prepared: &[Prepared]) -> Result<(), kube::Error> {
+///
+/// # Errors
+///
+/// The first output the API server did not take, with its kind.
+pub async fn apply(client: &kube::Client, prepared: &[Prepared]) -> Result<(), RequestFailed> {
     let params = PatchParams::apply(FIELD_MANAGER).force();
     for p in prepared {
         api(client, &p.kind, p.namespace.as_deref())
             .patch(&p.name, &params, &Patch::Apply(&p.object))
-            .await?;
+            .await
+            .map_err(|source| RequestFailed {
+                resource: p.kind.resource.clone(),
+                object: Some(p.name.clone()),
+                source,
+            })?;
     }
     Ok(())
 }
 
 /// Deletes objects of the given kinds owned by `owner` that are not in `keep`. Returns the
 /// `kind/name` of each deleted object.
+///
+/// # Errors
+///
+/// The first list or delete the API server did not take, with its kind.
 pub async fn prune(
     client: &kube::Client,
     kinds: &[OutputKind],
     owner: &Owner,
     keep: &[Prepared],
-) -> Result<Vec<String>, kube::Error> {
+) -> Result<Vec<String>, RequestFailed> {
     let selector = format!("{OWNER_UID_LABEL}={}", owner.uid);
     let mut deleted = Vec::new();
     for kind in kinds {
         let api = api(client, kind, owner.namespace.as_deref());
         let list = api
             .list_metadata(&ListParams::default().labels(&selector))
-            .await?;
+            .await
+            .map_err(|source| RequestFailed {
+                resource: kind.resource.clone(),
+                object: None,
+                source,
+            })?;
         for item in list.items {
             let name = item.metadata.name.clone().unwrap_or_default();
             let kept = keep.iter().any(|p| {
@@ -183,7 +215,13 @@ pub async fn prune(
             match api.delete(&name, &DeleteParams::background()).await {
                 Ok(_) => deleted.push(format!("{}/{name}", kind.resource.kind)),
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => return Err(e),
+                Err(source) => {
+                    return Err(RequestFailed {
+                        resource: kind.resource.clone(),
+                        object: Some(name),
+                        source,
+                    });
+                }
             }
         }
     }

@@ -26,6 +26,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::api_failure::{ApiFailure, outage};
 use crate::cached::{Cached, Key, Kind};
 use crate::events;
 use crate::git::GitError;
@@ -53,6 +54,8 @@ pub struct Context {
     pub inputs: inputs::Gatherer,
     /// Stored external events: read for phases that declare them, consumed once written.
     pub inbox: crate::inbox::Inbox,
+    /// Resources waiting for an output kind the API server does not serve yet.
+    pub unserved: Arc<crate::unserved::Unserved>,
     memo: Mutex<HashMap<Key, Memo>>,
     /// Writers of the Git targets, made on first use.
     git: crate::git::Registry,
@@ -112,6 +115,7 @@ impl Context {
             metrics,
             inputs,
             memo: Mutex::default(),
+            unserved: Arc::default(),
             git: crate::git::Registry::default(),
             kind,
         }
@@ -600,6 +604,30 @@ impl PhaseRun<'_> {
         Err(self.fail(failure, &code, message))
     }
 
+    /// An output request the API server did not take, named for its cause (see
+    /// [`ApiFailure`]). The worker is not blamed for an unreachable API server or a kind whose
+    /// CRD is not installed: both are retried with backoff, an outage is reported once (not
+    /// per resource, and without an Event that could not be written), and a resource waiting
+    /// for a kind runs again as soon as discovery shows it.
+    async fn output_failed(&self, doing: &str, e: outputs::RequestFailed) -> Step {
+        let failure = ApiFailure::classify(&self.ctx.client, &e.resource, &e.source).await;
+        let object = e.object.as_deref().unwrap_or("(list)");
+        let message = format!("{doing} {} {object}: {failure}", e.resource.kind);
+        match &failure {
+            ApiFailure::Unavailable { cause } => {
+                outage().failed(cause);
+                return self.fail(failure.failure(), failure.reason(), message);
+            }
+            ApiFailure::KindNotInstalled { .. } => {
+                let key = ObjectRef::from_obj_with(self.resource, self.ctx.kind.clone());
+                self.ctx.unserved.wait_for(&e.resource, key);
+            }
+            ApiFailure::Rejected { .. } => {}
+        }
+        self.not_applied(failure.failure(), failure.reason(), message)
+            .await
+    }
+
     /// A reply refused, or an output the API server refused: reported, then the failure step.
     async fn not_applied(&self, failure: Failure, reason: &str, message: String) -> Step {
         warn!(reason, message = %message, "worker response not applied");
@@ -618,10 +646,7 @@ impl PhaseRun<'_> {
         let prepared = outputs::place(reply.outputs, &self.phase_plan.outputs, owner);
         let applies = self.phase_plan.destinations.contains(&Destination::Apply);
         if applies && let Err(e) = outputs::apply(client, &prepared).await {
-            let message = format!("applying outputs: {e}");
-            return self
-                .not_applied(api_failure(&e), "OutputRejected", message)
-                .await;
+            return self.output_failed("applying", e).await;
         }
         if applies && self.phase_plan.prune {
             match outputs::prune(client, &self.phase_plan.outputs, owner, &prepared).await {
@@ -632,12 +657,7 @@ impl PhaseRun<'_> {
                         .publish(self.resource, event(false, "OutputsPruned", note, "Prune"))
                         .await;
                 }
-                Err(e) => {
-                    let message = format!("pruning outputs: {e}");
-                    return self
-                        .not_applied(api_failure(&e), "OutputRejected", message)
-                        .await;
-                }
+                Err(e) => return self.output_failed("pruning", e).await,
             }
         }
         let git = match self.send_to_git(&prepared).await {
@@ -767,17 +787,6 @@ impl PhaseRun<'_> {
     }
 }
 
-/// How an API error applying outputs is retried: a 4xx other than a conflict or throttling
-/// will not go away by itself.
-fn api_failure(e: &kube::Error) -> Failure {
-    let permanent = matches!(e, kube::Error::Api(s) if (400..500).contains(&s.code) && s.code != 409 && s.code != 429);
-    if permanent {
-        Failure::Permanent
-    } else {
-        Failure::Retryable { retry_after: None }
-    }
-}
-
 /// Conditions describing the inputs: `InputsAvailable` when the phase reads objects,
 /// `MetricsAvailable` when it runs queries; False names what failed (with the resolved query).
 fn input_conditions(phase_plan: &PhasePlan, gathered: &Inputs) -> Vec<Condition> {
@@ -866,6 +875,7 @@ async fn write_status(
         .request_text(request)
         .await
         .map_err(ReconcileError::StatusWriteFailed)?;
+    outage().answered();
     Ok(())
 }
 
@@ -1003,7 +1013,13 @@ pub fn error_policy(obj: Arc<Cached>, err: &ReconcileError, ctx: Arc<Context>) -
         debug!(name = %obj.name_any(), "status write conflicted; retrying with a fresh copy");
         return Action::requeue(Duration::from_millis(100));
     }
-    warn!(name = %obj.name_any(), error = %err, "reconcile failed");
+    match err.unavailable() {
+        // Reported once for the whole outage, with a count (api_failure.rs).
+        Some(cause) => {
+            outage().failed(&cause);
+        }
+        None => warn!(name = %obj.name_any(), error = %err, "reconcile failed"),
+    }
     let mut failures = 0;
     ctx.update_memo(&key, |m| {
         m.api_failures = m.api_failures.saturating_add(1);

@@ -210,6 +210,8 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
             writer,
             watcher(api, watcher::Config::default().any_semantic()),
         )
+        // Without it a watch the API server does not answer is retried in a tight loop.
+        .default_backoff()
         .applied_objects();
         let controller = Controller::for_stream_with(watch, store, kind)
             // Unbounded here: `admission` bounds reconciles, fairly (see admission.rs).
@@ -259,6 +261,7 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
                     if let Err(e) = r {
                         match e {
                             controller::Error::ObjectNotFound(_) => {}
+                            e if crate::api_failure::part_of_outage(&e) => {}
                             e => warn!(error = %e, "controller"),
                         }
                     }
@@ -287,6 +290,22 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
         }
     };
     tasks.critical("event-wakes", until_shutdown(shutdown.clone(), woken));
+    let unserved = {
+        let ctx = ctx.clone();
+        let triggers = triggers.clone();
+        crate::unserved::recheck(ctx.unserved.clone(), client.clone(), move |key| {
+            // The kind it waited for is served now: run it without waiting for its backoff.
+            ctx.wake(&key);
+            let to = triggers.get(&key.namespace).or_else(|| triggers.get(&None));
+            if let Some(tx) = to {
+                let _ = tx.send(key);
+            }
+        })
+    };
+    tasks.background(
+        "unserved-kinds-recheck",
+        until_shutdown(shutdown.clone(), unserved),
+    );
     let retrigger = {
         let ctx = ctx.clone();
         async move {

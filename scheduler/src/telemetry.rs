@@ -24,6 +24,17 @@ fn filter_for(level: &str) -> EnvFilter {
     ))
 }
 
+/// `RUST_LOG` as given, with kube-client's per-request error lines silenced as in
+/// [`filter_for`] unless the directives name kube_client themselves: `RUST_LOG=info` must not
+/// bring back a line per failed request during an API server outage.
+fn quiet_client(directives: &str) -> String {
+    if directives.contains("kube_client") {
+        directives.to_string()
+    } else {
+        format!("{directives},kube_client::client::builder=off")
+    }
+}
+
 /// Trace export settings (`tracing` in autopilot-operator.yaml).
 #[derive(Debug, Clone, Default)]
 pub struct TraceConfig {
@@ -79,7 +90,12 @@ pub fn init_logging(level: &str, format: LogFormat, traces: &TraceConfig) {
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| filter_for(level));
+    let filter = match std::env::var(EnvFilter::DEFAULT_ENV) {
+        Ok(directives) if !directives.trim().is_empty() => {
+            EnvFilter::try_new(quiet_client(&directives)).unwrap_or_else(|_| filter_for(level))
+        }
+        _ => filter_for(level),
+    };
     let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     let provider = tracer_provider(traces);
     let tracer = provider.tracer("autopilot-scheduler");
