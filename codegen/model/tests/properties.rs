@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use autopilot_model::template::{self, Escape, Scope};
-use autopilot_model::{Diagnostics, parse_operator, parse_project};
+use autopilot_model::{Diagnostics, load_dir, parse_operator, parse_project};
 use proptest::prelude::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const CANARY: &str = include_str!("../testdata/canary/autopilot.yaml");
 const CANARY_OPERATOR: &str = include_str!("../testdata/canary/autopilot-operator.yaml");
@@ -167,6 +167,179 @@ proptest! {
         for escape in [Escape::None, Escape::PromQlString] {
             if let Err(e) = template::render(&text, &scope, escape) {
                 prop_assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+}
+
+/// A value of any YAML type, a few levels deep, with keys the project files use (so the parser
+/// goes past the unknown-field check and meets the wrong type where it expects another).
+fn any_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>()
+            .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
+        "[ -~]{0,12}".prop_map(Value::String),
+        Just(json!("Initializing")),
+        Just(json!("configmaps")),
+        Just(json!("5s")),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(key(), inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Keys of both project files, and a stranger.
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("name"),
+        Just("initial"),
+        Just("final"),
+        Just("inputs"),
+        Just("outputs"),
+        Just("next"),
+        Just("deadline"),
+        Just("type"),
+        Just("properties"),
+        Just("default"),
+        Just("enum"),
+        Just("labelSelector"),
+        Just("query"),
+        Just("phases"),
+        Just("endpoint"),
+        Just("retry"),
+        Just("nope"),
+    ]
+    .prop_map(str::to_string)
+}
+
+/// Every path to a value inside `v` (object keys and array indices).
+fn paths(v: &Value, prefix: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
+    out.push(prefix.clone());
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                prefix.push(json!(k));
+                paths(child, prefix, out);
+                prefix.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                prefix.push(json!(i));
+                paths(child, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn at_mut<'a>(v: &'a mut Value, path: &[Value]) -> &'a mut Value {
+    path.iter().fold(v, |v, step| match step {
+        Value::String(k) => &mut v[k.as_str()],
+        Value::Number(i) => &mut v[i.as_u64().unwrap_or_default() as usize],
+        _ => v,
+    })
+}
+
+/// `text` (YAML) with the value at the `pick`-th of its paths replaced by `with`, as YAML (in
+/// JSON's flow style, which YAML reads), one line per value.
+fn retyped(text: &str, pick: usize, with: Value) -> String {
+    let mut doc: Value = serde_saphyr::from_str(text).expect("the example parses");
+    let mut all = Vec::new();
+    paths(&doc, &mut Vec::new(), &mut all);
+    let path = &all[pick % all.len()];
+    *at_mut(&mut doc, path) = with;
+    serde_json::to_string_pretty(&doc).expect("JSON")
+}
+
+/// A directory per case for [`load_dir`], removed when dropped.
+struct CaseDir(std::path::PathBuf);
+
+impl CaseDir {
+    fn new(project: &str, operator: &str) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "autopilot-model-properties-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("case dir");
+        std::fs::write(dir.join("autopilot.yaml"), project).expect("autopilot.yaml");
+        std::fs::write(dir.join("autopilot-operator.yaml"), operator)
+            .expect("autopilot-operator.yaml");
+        CaseDir(dir)
+    }
+}
+
+impl Drop for CaseDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+proptest! {
+    // Parsing the whole canary project takes tens of milliseconds in a debug build: fewer
+    // cases, so the suite stays within seconds.
+    #![proptest_config(ProptestConfig { cases: 64, ..config() })]
+
+    #[test]
+    fn a_project_with_any_value_retyped_is_parsed_or_refused_by_name(
+        pick in any::<usize>(),
+        with in any_value(),
+    ) {
+        let text = retyped(CANARY, pick, with);
+        if let Err(e) = parse_project("autopilot.yaml", &text) {
+            named("autopilot.yaml", &text, &e)?;
+        }
+    }
+
+    #[test]
+    fn an_operator_file_with_any_value_retyped_is_parsed_or_refused_by_name(
+        pick in any::<usize>(),
+        with in any_value(),
+    ) {
+        let text = retyped(CANARY_OPERATOR, pick, with);
+        if let Err(e) = parse_operator("autopilot-operator.yaml", &text) {
+            named("autopilot-operator.yaml", &text, &e)?;
+        }
+    }
+}
+
+proptest! {
+    // Each case writes two files: fewer cases.
+    #![proptest_config(ProptestConfig { cases: 64, ..config() })]
+
+    /// Both files edited, then loaded together: the checks across them (workers serving every
+    /// phase, Git targets declared) refuse by name too.
+    #[test]
+    fn both_files_edited_are_loaded_or_refused_by_name(
+        project_edits in prop::collection::vec(edit(), 0..4),
+        operator_edits in prop::collection::vec(edit(), 0..4),
+    ) {
+        let project = apply(CANARY, &project_edits);
+        let operator = apply(CANARY_OPERATOR, &operator_edits);
+        let dir = CaseDir::new(&project, &operator);
+        if let Err(e) = load_dir(&dir.0) {
+            prop_assert!(!e.is_empty(), "a refusal without a diagnostic");
+            for d in e.iter() {
+                let file = d.file.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+                prop_assert!(
+                    file == "autopilot.yaml" || file == "autopilot-operator.yaml",
+                    "a diagnostic naming neither file: {:?}", d
+                );
+                let text = if file == "autopilot.yaml" { &project } else { &operator };
+                prop_assert!(!d.message.trim().is_empty(), "empty message: {:?}", d);
+                prop_assert!(d.line <= text.lines().count() + 1, "line out of the file: {:?}", d);
             }
         }
     }
