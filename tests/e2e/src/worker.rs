@@ -36,6 +36,8 @@ pub struct ScriptedWorker {
     pub journal: Journal,
     /// Every Sync request received in full (objects and metrics), by `namespace/name`.
     pub requests: Arc<Mutex<HashMap<String, Vec<SyncRequest>>>>,
+    /// Lets resources of behaviour `hold` move on from Initializing once set.
+    pub released: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn key_of(resource: &Value) -> String {
@@ -157,6 +159,31 @@ impl WorkerService for ScriptedWorker {
                         return Ok(Response::new(SyncResponse {
                             next_phase: "Processing".into(),
                             outputs: vec![b"{not json".to_vec()],
+                            ..Default::default()
+                        }));
+                    }
+                    "hold" if !self.released.load(std::sync::atomic::Ordering::SeqCst) => {
+                        // Applies its ConfigMap on every call and asks to be called again
+                        // soon, until the test releases it: a phase that keeps writing.
+                        return Ok(Response::new(SyncResponse {
+                            outputs: vec![config_map(json!({"held": "true"}))],
+                            requeue_after_ms: 200,
+                            ..Default::default()
+                        }));
+                    }
+                    "virtualservice" => {
+                        // An output of a kind whose CRD the test installs later.
+                        let vs = json!({
+                            "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                            "metadata": {"name": name.clone()},
+                            "spec": {"hosts": [name.clone()], "http": [{"route": [{"destination": {"host": name.clone()}}]}]},
+                        });
+                        return Ok(Response::new(SyncResponse {
+                            next_phase: "Processing".into(),
+                            outputs: vec![
+                                config_map(json!({"routed": "true"})),
+                                serde_json::to_vec(&vs).unwrap(),
+                            ],
                             ..Default::default()
                         }));
                     }
