@@ -262,6 +262,11 @@ pub async fn run(args: Args, shutdown: BoxFuture<'static, ()>) -> Result<(), Err
                         match e {
                             controller::Error::ObjectNotFound(_) => {}
                             e if crate::api_failure::part_of_outage(&e) => {}
+                            // A stale copy: the error policy retries it at once.
+                            controller::Error::ReconcilerFailed(
+                                reconcile::ReconcileError::StatusWriteFailed(kube::Error::Api(s)),
+                                _,
+                            ) if s.code == 409 => {}
                             e => warn!(error = %e, "controller"),
                         }
                     }

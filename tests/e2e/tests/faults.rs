@@ -259,9 +259,31 @@ async fn events(client: &kube::Client, namespace: &str) -> Vec<(String, String)>
         .collect()
 }
 
-/// The scheduler's log lines after the first `skip` bytes.
-fn log_lines_after(text: &str, skip: usize) -> Vec<&str> {
-    text.get(skip..).unwrap_or_default().lines().collect()
+/// The scheduler's log lines after the first `skip` bytes, without terminal colours.
+fn log_lines_after(text: &str, skip: usize) -> Vec<String> {
+    text.get(skip..)
+        .unwrap_or_default()
+        .lines()
+        .map(plain)
+        .collect()
+}
+
+/// `line` without ANSI colour sequences (`ESC [ ... m`).
+fn plain(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// kube-apiserver stopped for a few seconds while resources keep writing outputs: the outage is
@@ -374,11 +396,11 @@ async fn an_api_server_outage_is_named_once_and_not_blamed_on_the_worker() {
     )
     .await;
     let after = log_lines_after(&text, before_outage);
-    let began: Vec<&&str> = after
+    let began: Vec<&String> = after
         .iter()
         .filter(|l| l.contains("the API server is unavailable"))
         .collect();
-    let ended: Vec<&&str> = after
+    let ended: Vec<&String> = after
         .iter()
         .filter(|l| l.contains("the API server answers again"))
         .collect();
@@ -395,7 +417,7 @@ async fn an_api_server_outage_is_named_once_and_not_blamed_on_the_worker() {
         .sum();
     let complaints = after
         .iter()
-        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .filter(|l| l.contains(" WARN ") || l.contains("ERROR "))
         .count();
     eprintln!(
         "outage: {calls_during} worker calls while down; {} outage reports, {} ends, {failed_requests} failed requests counted, {complaints} WARN/ERROR lines after the stop",
