@@ -14,8 +14,11 @@ import (
 //   - Progressing: the resource is moving through its phases (Blocked, Retrying, ...);
 //   - WorkerError: the last worker call, or applying its result, failed;
 //   - InputsAvailable: every resource input of the phase could be read;
-//   - MetricsAvailable: every metric query of the phase succeeded.
-var SchedulerConditions = []string{"Ready", "Progressing", "WorkerError", "InputsAvailable", "MetricsAvailable"}
+//   - MetricsAvailable: every metric query of the phase succeeded;
+//   - Paused: the resource is held by `ap pause`;
+//   - AwaitingApproval: a gate of the current phase waits for `ap approve`;
+//   - Aborted: `ap abort` was honoured, or could not be.
+var SchedulerConditions = []string{"Ready", "Progressing", "WorkerError", "InputsAvailable", "MetricsAvailable", "Paused", "AwaitingApproval", "Aborted"}
 
 // refusal says why a worker may not set a condition of conditionType, or "" when it may.
 func refusal(conditionType string) string {
@@ -34,7 +37,7 @@ func refusal(conditionType string) string {
 type Condition struct {
 	// Type is CamelCase, for example "Healthy". The scheduler owns the types in
 	// [SchedulerConditions] (Ready, Progressing, WorkerError, InputsAvailable,
-	// MetricsAvailable); a worker may not set them.
+	// MetricsAvailable, Paused, AwaitingApproval, Aborted); a worker may not set them.
 	Type string `json:"type"`
 	// Status is "True", "False" or "Unknown".
 	Status string `json:"status"`

@@ -191,7 +191,7 @@ func TestOutcome(t *testing.T) {
 	}
 	for _, owned := range autopilot.SchedulerConditions {
 		o := autopilot.Stay().Condition("Healthy", true, "Ok", "").Condition(owned, true, "Mine", "")
-		want := "condition 1: condition type " + owned + " is owned by the scheduler (it owns Ready, Progressing, WorkerError, InputsAvailable, MetricsAvailable)"
+		want := "condition 1: condition type " + owned + " is owned by the scheduler (it owns Ready, Progressing, WorkerError, InputsAvailable, MetricsAvailable, Paused, AwaitingApproval, Aborted)"
 		if o.Err() == nil || !strings.HasPrefix(o.Err().Error(), want) || len(o.Conditions()) != 1 {
 			t.Errorf("a %s condition is not refused: %v", owned, o.Err())
 		}

@@ -1375,7 +1375,10 @@ type Condition struct {
 	// - Progressing: the resource is moving through its phases (Blocked, Retrying, ...);
 	// - WorkerError: the last worker call, or applying its result, failed;
 	// - InputsAvailable: every resource input of the phase could be read;
-	// - MetricsAvailable: every metric query of the phase succeeded.
+	// - MetricsAvailable: every metric query of the phase succeeded;
+	// - Paused: the resource is held by `ap pause`;
+	// - AwaitingApproval: a gate of the current phase waits for `ap approve`;
+	// - Aborted: `ap abort` was honoured, or could not be.
 	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
 	// "True", "False" or "Unknown".
 	Status string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`

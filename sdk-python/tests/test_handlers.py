@@ -155,7 +155,7 @@ def test_conditions_the_scheduler_owns_are_refused_where_they_are_set(owned: str
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.message.startswith(
         f"condition type {owned} is owned by the scheduler (it owns Ready, Progressing, "
-        "WorkerError, InputsAvailable, MetricsAvailable)"
+        "WorkerError, InputsAvailable, MetricsAvailable, Paused, AwaitingApproval, Aborted)"
     )
 
 

@@ -11,7 +11,10 @@ use serde_json::Value;
 /// - `Progressing`: the resource is moving through its phases (`Blocked`, `Retrying`, ...);
 /// - `WorkerError`: the last worker call, or applying its result, failed;
 /// - `InputsAvailable`: every resource input of the phase could be read;
-/// - `MetricsAvailable`: every metric query of the phase succeeded.
+/// - `MetricsAvailable`: every metric query of the phase succeeded;
+/// - `Paused`: the resource is held by `ap pause`;
+/// - `AwaitingApproval`: a gate of the current phase waits for `ap approve`;
+/// - `Aborted`: `ap abort` was honoured, or could not be.
 ///
 /// # Examples
 ///
@@ -24,6 +27,9 @@ pub const SCHEDULER_CONDITIONS: &[&str] = &[
     "WorkerError",
     "InputsAvailable",
     "MetricsAvailable",
+    "Paused",
+    "AwaitingApproval",
+    "Aborted",
 ];
 
 /// A status condition, in the shape of `metav1.Condition` without the fields the scheduler
@@ -33,7 +39,8 @@ pub const SCHEDULER_CONDITIONS: &[&str] = &[
 /// [`Context::conditions`](crate::Context::conditions) and set new ones with
 /// [`Outcome::condition`](crate::Outcome::condition); the scheduler merges them by type with
 /// its own. The scheduler owns the types in [`SCHEDULER_CONDITIONS`] (`Ready`, `Progressing`,
-/// `WorkerError`, `InputsAvailable`, `MetricsAvailable`): setting one fails the call.
+/// `WorkerError`, `InputsAvailable`, `MetricsAvailable`, `Paused`, `AwaitingApproval`,
+/// `Aborted`): setting one fails the call.
 ///
 /// # Examples
 ///
@@ -221,7 +228,8 @@ mod tests {
             assert!(
                 refusal.starts_with(&format!(
                     "condition type {type_} is owned by the scheduler (it owns Ready, \
-                     Progressing, WorkerError, InputsAvailable, MetricsAvailable)"
+                     Progressing, WorkerError, InputsAvailable, MetricsAvailable, Paused, \
+                     AwaitingApproval, Aborted)"
                 )),
                 "{refusal}"
             );

@@ -11,7 +11,10 @@ export type ConditionStatus = "True" | "False" | "Unknown";
  * - `Progressing`: the resource is moving through its phases (`Blocked`, `Retrying`, ...);
  * - `WorkerError`: the last worker call, or applying its result, failed;
  * - `InputsAvailable`: every resource input of the phase could be read;
- * - `MetricsAvailable`: every metric query of the phase succeeded.
+ * - `MetricsAvailable`: every metric query of the phase succeeded;
+ * - `Paused`: the resource is held by `ap pause`;
+ * - `AwaitingApproval`: a gate of the current phase waits for `ap approve`;
+ * - `Aborted`: `ap abort` was honoured, or could not be.
  */
 export const SCHEDULER_CONDITIONS: readonly string[] = Object.freeze([
   "Ready",
@@ -19,6 +22,9 @@ export const SCHEDULER_CONDITIONS: readonly string[] = Object.freeze([
   "WorkerError",
   "InputsAvailable",
   "MetricsAvailable",
+  "Paused",
+  "AwaitingApproval",
+  "Aborted",
 ]);
 
 /** Why a worker may not set a condition of `type`, or undefined when it may. */

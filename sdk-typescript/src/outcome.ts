@@ -83,7 +83,8 @@ export class Outcome<I = Record<string, unknown>> {
   /**
    * Set a condition on the resource: status True when `ok`, else False. Throws a `WorkerError`
    * (`invalidCondition`, sent as INTERNAL) for a type the scheduler owns (SCHEDULER_CONDITIONS:
-   * Ready, Progressing, WorkerError, InputsAvailable, MetricsAvailable) or an empty one.
+   * Ready, Progressing, WorkerError, InputsAvailable, MetricsAvailable, Paused, AwaitingApproval,
+   * Aborted) or an empty one.
    */
   condition(type: string, ok: boolean, reason: string, message = ""): this {
     const refusal = conditionRefusal(type);

@@ -113,7 +113,16 @@ describe("Outcome", () => {
   });
 
   it("refuses conditions the scheduler owns where they are set", () => {
-    assert.deepEqual(SCHEDULER_CONDITIONS, ["Ready", "Progressing", "WorkerError", "InputsAvailable", "MetricsAvailable"]);
+    assert.deepEqual(SCHEDULER_CONDITIONS, [
+      "Ready",
+      "Progressing",
+      "WorkerError",
+      "InputsAvailable",
+      "MetricsAvailable",
+      "Paused",
+      "AwaitingApproval",
+      "Aborted",
+    ]);
     for (const owned of SCHEDULER_CONDITIONS) {
       assert.throws(
         () => Outcome.stay().condition("Healthy", true, "Ok").condition(owned, true, "Mine"),
@@ -121,7 +130,7 @@ describe("Outcome", () => {
           e.kind === "invalidCondition" &&
           e.code === grpc.status.INTERNAL &&
           e.message.startsWith(
-            `condition type ${owned} is owned by the scheduler (it owns Ready, Progressing, WorkerError, InputsAvailable, MetricsAvailable)`,
+            `condition type ${owned} is owned by the scheduler (it owns Ready, Progressing, WorkerError, InputsAvailable, MetricsAvailable, Paused, AwaitingApproval, Aborted)`,
           ),
       );
     }

@@ -12,6 +12,15 @@ pub const INPUTS_AVAILABLE: &str = "InputsAvailable";
 /// Condition type: every metric query of the phase succeeded (False names each failing query
 /// as it was sent to Prometheus, and the error).
 pub const METRICS_AVAILABLE: &str = "MetricsAvailable";
+/// Condition type: the resource is held by `ap pause` (the `autopilot.dev/paused` annotation);
+/// the message says who paused it and when.
+pub const PAUSED: &str = "Paused";
+/// Condition type: a gate of the current phase waits for `ap approve` (reason `GateClosed`:
+/// the phase's worker is not called yet; `MoveHeld`: the phase's move to the next one waits).
+pub const AWAITING_APPROVAL: &str = "AwaitingApproval";
+/// Condition type: `ap abort` was honoured (True, who asked) or could not be (False, reason
+/// `NoAbortPhase`: the project declares no `abortPhase`).
+pub const ABORTED: &str = "Aborted";
 
 /// Every condition type the scheduler owns; a reply that sets one is refused.
 pub const SCHEDULER_OWNED: &[&str] = &[
@@ -20,4 +29,7 @@ pub const SCHEDULER_OWNED: &[&str] = &[
     WORKER_ERROR,
     INPUTS_AVAILABLE,
     METRICS_AVAILABLE,
+    PAUSED,
+    AWAITING_APPROVAL,
+    ABORTED,
 ];

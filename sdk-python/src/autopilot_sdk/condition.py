@@ -11,6 +11,9 @@ SCHEDULER_CONDITIONS: tuple[str, ...] = (
     "WorkerError",
     "InputsAvailable",
     "MetricsAvailable",
+    "Paused",
+    "AwaitingApproval",
+    "Aborted",
 )
 """The condition types the scheduler owns and writes itself. A worker may read them but not set
 them: `Outcome.condition` raises `WorkerError` for one, before the scheduler would refuse it.
@@ -19,7 +22,10 @@ them: `Outcome.condition` raises `WorkerError` for one, before the scheduler wou
 - `Progressing`: the resource is moving through its phases (`Blocked`, `Retrying`, ...);
 - `WorkerError`: the last worker call, or applying its result, failed;
 - `InputsAvailable`: every resource input of the phase could be read;
-- `MetricsAvailable`: every metric query of the phase succeeded.
+- `MetricsAvailable`: every metric query of the phase succeeded;
+- `Paused`: the resource is held by `ap pause`;
+- `AwaitingApproval`: a gate of the current phase waits for `ap approve`;
+- `Aborted`: `ap abort` was honoured, or could not be.
 """
 
 

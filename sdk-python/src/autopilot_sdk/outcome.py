@@ -104,7 +104,8 @@ class Outcome:
         """Sets a condition on .status.conditions (merged by type with the scheduler's own).
 
         Raises `WorkerError.invalid` for a type the scheduler owns (`SCHEDULER_CONDITIONS`:
-        Ready, Progressing, WorkerError, InputsAvailable, MetricsAvailable) or an empty one.
+        Ready, Progressing, WorkerError, InputsAvailable, MetricsAvailable, Paused,
+        AwaitingApproval, Aborted) or an empty one.
         """
         why = refusal(type)
         if why is not None:

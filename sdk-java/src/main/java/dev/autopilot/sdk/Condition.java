@@ -24,11 +24,22 @@ public record Condition(String type, String status, String reason, String messag
    *       {@code Retrying}, ...);
    *   <li>{@code WorkerError}: the last worker call, or applying its result, failed;
    *   <li>{@code InputsAvailable}: every resource input of the phase could be read;
-   *   <li>{@code MetricsAvailable}: every metric query of the phase succeeded.
+   *   <li>{@code MetricsAvailable}: every metric query of the phase succeeded;
+   *   <li>{@code Paused}: the resource is held by {@code ap pause};
+   *   <li>{@code AwaitingApproval}: a gate of the current phase waits for {@code ap approve};
+   *   <li>{@code Aborted}: {@code ap abort} was honoured, or could not be.
    * </ul>
    */
   public static final List<String> SCHEDULER_CONDITIONS =
-      List.of("Ready", "Progressing", "WorkerError", "InputsAvailable", "MetricsAvailable");
+      List.of(
+          "Ready",
+          "Progressing",
+          "WorkerError",
+          "InputsAvailable",
+          "MetricsAvailable",
+          "Paused",
+          "AwaitingApproval",
+          "Aborted");
 
   /** Why a worker may not set a condition of {@code type}, or empty when it may. */
   public static Optional<String> refusal(String type) {

@@ -192,7 +192,15 @@ class WorkerTest {
   @Test
   void conditionsTheSchedulerOwnsAreRefusedWhereTheyAreSet() {
     assertEquals(
-        List.of("Ready", "Progressing", "WorkerError", "InputsAvailable", "MetricsAvailable"),
+        List.of(
+            "Ready",
+            "Progressing",
+            "WorkerError",
+            "InputsAvailable",
+            "MetricsAvailable",
+            "Paused",
+            "AwaitingApproval",
+            "Aborted"),
         Condition.SCHEDULER_CONDITIONS);
     for (String owned : Condition.SCHEDULER_CONDITIONS) {
       IllegalArgumentException refused =
@@ -209,7 +217,7 @@ class WorkerTest {
                   "condition type "
                       + owned
                       + " is owned by the scheduler (it owns Ready, Progressing, WorkerError,"
-                      + " InputsAvailable, MetricsAvailable)"),
+                      + " InputsAvailable, MetricsAvailable, Paused, AwaitingApproval, Aborted)"),
           refused.getMessage());
       assertThrows(
           IllegalArgumentException.class,
