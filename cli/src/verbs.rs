@@ -20,7 +20,7 @@ use crate::deploy::runtime;
 use crate::selection::{Scope, Selection};
 
 /// The annotation `ap pause` adds beside [`PAUSED`], saying who paused and when.
-pub(crate) const PAUSED_BY: &str = "autopilot.dev/paused-by";
+pub(crate) use autopilot_model::gates::PAUSED_BY;
 /// The component named in the Events `ap` records.
 const REPORTER: &str = "ap";
 

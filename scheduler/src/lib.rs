@@ -14,6 +14,7 @@ pub mod api_failure;
 pub mod args;
 pub mod cached;
 pub mod events;
+pub mod gates;
 pub mod git;
 pub mod inbox;
 pub mod inputs;

@@ -92,6 +92,10 @@ pub struct Plan {
     pub max_message_bytes: usize,
     /// Git targets phases may send outputs to.
     pub git: Vec<autopilot_model::git::GitTarget>,
+    /// Gates people open with `ap approve` (see [`crate::gates`]).
+    pub gates: Vec<autopilot_model::Gate>,
+    /// The phase `ap abort` moves to, when declared.
+    pub abort_phase: Option<String>,
 }
 
 fn kind_of(p: &autopilot_model::Parameter) -> OutputKind {
@@ -196,6 +200,17 @@ impl Plan {
             concurrency: u16::try_from(op.concurrency).unwrap_or(u16::MAX),
             max_message_bytes: op.workers.max_message_bytes,
             git: op.git.clone(),
+            gates: project.gates.clone(),
+            abort_phase: project.abort_phase.clone(),
+        }
+    }
+
+    /// The gates and abort phase, as [`crate::gates::decide`] reads them.
+    pub fn gate_rules(&self) -> crate::gates::Rules<'_> {
+        crate::gates::Rules {
+            gates: &self.gates,
+            abort_phase: self.abort_phase.as_deref(),
+            table: &self.table,
         }
     }
 }

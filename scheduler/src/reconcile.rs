@@ -29,6 +29,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::api_failure::{ApiFailure, outage};
 use crate::cached::{Cached, Key, Kind};
 use crate::events;
+use crate::gates::{self, HeldMove, Then};
 use crate::git::GitError;
 use crate::git::deliver::{Gate, GitRecord};
 use crate::metrics::Metrics;
@@ -85,6 +86,8 @@ struct Memo {
     api_failures: u32,
     /// When the phase last ran, to apply a reloaded work interval to waiting resources.
     ran_at: Option<Instant>,
+    /// The fingerprint of people's requests the last run saw: a new one runs at once.
+    asked: String,
 }
 
 impl Context {
@@ -355,10 +358,27 @@ async fn reconcile_inner(
         Position::Run(p) => p.name.clone(),
     };
 
-    // A trigger caused by our own status write must not re-run the phase early.
+    // People's requests (pause, retry, abort, gates) come first: they may hold or move it.
+    let asked = gates::Asked::read(resource.annotations());
+    let fingerprint = asked.fingerprint();
+    let rules = plan.gate_rules();
+    let decision = gates::decide(&rules, &asked, &resource.name_any(), &status, &phase, facts);
+    let Then::Run { leaving } = &decision.then else {
+        return settle(ctx, plan, resource, key, &status, decision, fingerprint).await;
+    };
+    let leaving = leaving.clone();
+    let gates::Decision {
+        status: from,
+        notices,
+        ..
+    } = decision;
+
+    // A trigger caused by our own status write must not re-run the phase early; a new request
+    // (an annotation changed) does.
     if let Some(nb) = memo.not_before
         && memo.generation == generation
         && memo.phase == phase
+        && memo.asked == fingerprint
     {
         let now = Instant::now();
         if nb > now {
@@ -375,8 +395,9 @@ async fn reconcile_inner(
         resource,
         phase: &phase,
         phase_plan,
-        status: &status,
+        status: &from,
         facts,
+        leaving: leaving.as_ref(),
     };
     let (step, pending) = run.run().await;
 
@@ -387,20 +408,13 @@ async fn reconcile_inner(
     } else {
         false
     };
+    publish_notices(ctx, resource, notices).await;
     // The phase's result is written: the external events it was given are consumed.
     if step.status.failures == 0 {
         ctx.inbox.consume(&pending).await;
     }
     if let Some((from, to)) = &step.transition {
-        ctx.metrics.transition(from, to);
-        info!(from = %from, to = %to, "phase changed");
-        // One Event per transition, never folded into a series (the target phase is the
-        // action), so none is remembered after it was written.
-        let changed = events::Event {
-            aggregate: false,
-            ..event(false, "PhaseChanged", format!("{from} -> {to}"), to)
-        };
-        ctx.publish(resource, changed).await;
+        announce_transition(ctx, resource, from, to).await;
     }
     let mut requeue = match step.requeue {
         Requeue::After(d) => Some(d),
@@ -428,11 +442,71 @@ async fn reconcile_inner(
             None
         };
         m.ran_at = Some(Instant::now());
+        m.asked = fingerprint;
     });
     Ok(match requeue {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
     })
+}
+
+async fn announce_transition(ctx: &Context, resource: &Cached, from: &str, to: &str) {
+    ctx.metrics.transition(from, to);
+    info!(from = %from, to = %to, "phase changed");
+    // One Event per transition, never folded into a series (the target phase is the action),
+    // so none is remembered after it was written.
+    let changed = events::Event {
+        aggregate: false,
+        ..event(false, "PhaseChanged", format!("{from} -> {to}"), to)
+    };
+    ctx.publish(resource, changed).await;
+}
+
+async fn publish_notices(ctx: &Context, resource: &Cached, notices: Vec<gates::Notice>) {
+    for n in notices {
+        let e = event(n.warning, n.reason, n.note, n.reason);
+        ctx.publish(resource, e).await;
+    }
+}
+
+/// A resource people's requests hold (paused, a closed gate) or moved (aborted): no worker
+/// call; the decided status is written, then its Events.
+async fn settle(
+    ctx: &Context,
+    plan: &Plan,
+    resource: &Cached,
+    key: &Key,
+    read: &Status,
+    decision: gates::Decision,
+    fingerprint: String,
+) -> Result<Action, ReconcileError> {
+    let gates::Decision {
+        status,
+        notices,
+        then,
+    } = decision;
+    let written = status != *read;
+    if written {
+        write_status(ctx, plan, resource, &status).await?;
+    }
+    publish_notices(ctx, resource, notices).await;
+    if let Then::Moved { from, to } = &then {
+        announce_transition(ctx, resource, from, to).await;
+    }
+    let generation = resource.metadata.generation;
+    ctx.update_memo(key, |m| {
+        m.not_before = None;
+        m.generation = generation;
+        m.phase = status.phase.clone();
+        m.replaced_version = if written {
+            resource.metadata.resource_version.clone()
+        } else {
+            None
+        };
+        m.asked = fingerprint;
+    });
+    // Held until the resource changes (the annotation that holds it goes, or one opens it).
+    Ok(Action::await_change())
 }
 
 /// One run of one phase for one resource: what each of its steps reads.
@@ -444,6 +518,8 @@ struct PhaseRun<'a> {
     phase_plan: &'a PhasePlan,
     status: &'a Status,
     facts: Facts<'a>,
+    /// A closed `leaving` gate: a move the worker asks for is held.
+    leaving: Option<&'a HeldMove>,
 }
 
 impl PhaseRun<'_> {
@@ -706,15 +782,24 @@ impl PhaseRun<'_> {
                 next.set_condition(c, self.facts.now, self.facts.generation);
             }
         }
-        step::after_success(
+        let to = reply.next_phase.as_deref().unwrap_or_default();
+        let held = self.leaving.filter(|_| !to.is_empty() && to != self.phase);
+        let mut step = step::after_success(
             &self.plan.table,
             next,
             self.phase,
-            reply.next_phase.as_deref().unwrap_or_default(),
+            if held.is_some() { "" } else { to },
             reply.requeue_after,
             &self.plan.policy,
             self.facts,
-        )
+        );
+        if let Some(gate) = held {
+            // The phase's result is kept; only its move waits for the approval.
+            let c = gate.condition(to);
+            step.status
+                .set_condition(c, self.facts.now, self.facts.generation);
+        }
+        step
     }
 }
 

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use autopilot_worker_client::conditions::{
-    INPUTS_AVAILABLE, METRICS_AVAILABLE, PROGRESSING, READY, WORKER_ERROR,
+    ABORTED, AWAITING_APPROVAL, INPUTS_AVAILABLE, METRICS_AVAILABLE, PAUSED, PROGRESSING, READY,
+    WORKER_ERROR,
 };
 
 /// The scheduler-owned part of a resource's `.status`.
@@ -37,6 +38,15 @@ pub struct Status {
     /// Per Git target, the commit holding the last result sent there.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub git: std::collections::BTreeMap<String, crate::git::deliver::GitRecord>,
+    /// The last `autopilot.dev/retry` value honoured (see [`crate::gates`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried: Option<String>,
+    /// The last `autopilot.dev/abort` value honoured: who asked, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
+    /// Per gate, the approval that last opened it and the pass through its phase it opened.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub gates: std::collections::BTreeMap<String, crate::gates::Approval>,
 }
 
 fn is_zero(n: &u32) -> bool {

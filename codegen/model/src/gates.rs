@@ -14,6 +14,8 @@ use serde::Serialize;
 
 /// `"true"` holds the resource where it is: no worker call until it is removed.
 pub const PAUSED: &str = "autopilot.dev/paused";
+/// Beside [`PAUSED`]: who paused the resource, and when (`ap pause` writes it).
+pub const PAUSED_BY: &str = "autopilot.dev/paused-by";
 /// A new value (`ap retry` writes the time) asks for the worker to be called again at once,
 /// failures forgotten; the scheduler records the value it honoured in `status.retried`.
 pub const RETRY: &str = "autopilot.dev/retry";
