@@ -28,6 +28,8 @@
 //! - **Leaving gates**: the phase's worker runs and its result is kept (outputs, statusInfo,
 //!   conditions) but a move to another phase is held — the phase stays, the worker is asked
 //!   again at its usual interval — until the gate is approved (reason `MoveHeld`).
+//! - A resource in a final phase is never run, so nothing is decided for it: an abort of a
+//!   finished resource does nothing.
 //!
 //! # An approval opens one pass through the phase
 //!

@@ -143,10 +143,34 @@ pub(crate) fn schema(project: &Project) -> Value {
                         "items": condition,
                     },
                     "lastTransitionTime": {"type": "string", "format": "date-time"},
+                    "retried": {
+                        "type": "string",
+                        "description": "The last autopilot.dev/retry request honoured.",
+                    },
                 },
             },
         },
     });
+    let status = &mut schema["properties"]["status"]["properties"];
+    if project.abort_phase.is_some() {
+        status["aborted"] = json!({
+            "type": "string",
+            "description": "The last autopilot.dev/abort request honoured: who asked, and when.",
+        });
+    }
+    if !project.gates.is_empty() {
+        status["gates"] = json!({
+            "type": "object",
+            "description": "Per gate, the approval that last opened it and the phase entry it opened.",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "by": {"type": "string"},
+                    "entered": {"type": "string"},
+                },
+            },
+        });
+    }
     if project.sends_to_git() {
         schema["properties"]["status"]["properties"]["git"] = json!({
             "type": "object",

@@ -63,6 +63,26 @@ fn crd_schema_has_spec_and_scheduler_status() {
         status["conditions"]["items"]["properties"]["status"]["enum"],
         json!(["True", "False", "Unknown"])
     );
+    // What the scheduler records of people's requests: `aborted` and `gates` only when the
+    // project declares an abort phase and gates (the API server would prune them otherwise).
+    assert_eq!(status["retried"]["type"], "string");
+    let mut gated = model.project.clone();
+    gated.abort_phase = Some("Failed".into());
+    gated.gates = vec![autopilot_model::Gate {
+        name: "promote".into(),
+        phase: "Promoting".into(),
+        when: autopilot_model::GateWhen::Before,
+        description: None,
+    }];
+    let with_gates = crd::schema(&gated);
+    let gated_status = &with_gates["properties"]["status"]["properties"];
+    assert_eq!(gated_status["aborted"]["type"], "string");
+    assert_eq!(
+        gated_status["gates"]["additionalProperties"]["properties"]["entered"]["type"],
+        "string"
+    );
+    let plain = model.project.abort_phase.is_none() && model.project.gates.is_empty();
+    assert!(!plain || (status.get("aborted").is_none() && status.get("gates").is_none()));
 
     let files = render(&model, &Options::default()).unwrap();
     let text = &file(&files, "deploy/crd.yaml").contents;
