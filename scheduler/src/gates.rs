@@ -518,6 +518,12 @@ mod tests {
         Moved,
     }
 
+    /// `(type, Some((status, reason, part of the message)))`, or `(type, None)`: absent.
+    type WantCondition = (
+        &'static str,
+        Option<(&'static str, &'static str, &'static str)>,
+    );
+
     struct Case {
         name: &'static str,
         phase: &'static str,
@@ -526,11 +532,7 @@ mod tests {
         abort_phase: Option<&'static str>,
         want: Want,
         notices: &'static [&'static str],
-        /// `(type, Some((status, reason, message part)))`, or `None` for absent.
-        conditions: &'static [(
-            &'static str,
-            Option<(&'static str, &'static str, &'static str)>,
-        )],
+        conditions: &'static [WantCondition],
         check: fn(&Status) -> bool,
     }
 
