@@ -124,6 +124,13 @@ impl WorkerService for ScriptedWorker {
                     "invalid" => {
                         return Err(Status::invalid_argument("spec.behavior says invalid"));
                     }
+                    "invalid-until-retried"
+                        if resource["metadata"]["annotations"]["autopilot.dev/retry"].is_null() =>
+                    {
+                        return Err(Status::invalid_argument(
+                            "spec.behavior says invalid until someone runs ap retry",
+                        ));
+                    }
                     "slow" => {
                         tokio::time::sleep(Duration::from_secs(5)).await;
                     }
