@@ -45,6 +45,7 @@ pub mod kubectl;
 pub mod labels;
 mod model;
 mod names;
+pub mod notifications;
 pub mod operator;
 mod parse;
 pub mod project;

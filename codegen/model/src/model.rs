@@ -92,6 +92,7 @@ impl Model {
             }
         }
         crate::operator::receiver::cross_check(&self.operator.receiver, &self.project, &mut report);
+        crate::notifications::cross_check(&self.operator.notifications, &self.project, &mut report);
         found.0.sort_by_key(|d| (d.line, d.column));
         found.extend(self.unknown_git_targets());
         found.into_result(())
@@ -201,6 +202,12 @@ mod tests {
                 "workers:\n  phases:\n    A: unix:/a.sock\n    C: unix:/c.sock\n",
                 "4:5",
                 "workers.phases.C: unknown phase `C` (one of: A, B)",
+            ),
+            (
+                "notification filter on an unknown phase",
+                "notifications:\n  - slack: {url: 'http://chat'}\n    phases: [A, Dnoe]\n",
+                "3:17",
+                "notifications[0].phases[1]: unknown phase `Dnoe`; did you mean `Done`?",
             ),
             (
                 "endpoint for a final phase",

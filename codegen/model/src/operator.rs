@@ -101,6 +101,9 @@ pub struct OperatorConfig {
     /// Git repositories phases may send outputs to (`git:<name>`), in file order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub git: Vec<crate::git::GitTarget>,
+    /// Receivers of notifications about resources, in file order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<crate::notifications::NotificationReceiver>,
     /// Where fields came from, for cross-file diagnostics; not part of the value.
     #[serde(skip)]
     pub(crate) origin: Origin,
@@ -124,6 +127,7 @@ impl Default for OperatorConfig {
             tracing: Tracing::default(),
             receiver: Receiver::default(),
             git: Vec::new(),
+            notifications: Vec::new(),
             origin: Origin::default(),
         }
     }

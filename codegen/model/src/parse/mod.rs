@@ -7,6 +7,7 @@ mod gates_file;
 mod git_file;
 mod kubectl_file;
 mod located;
+mod notifications_file;
 mod operator_file;
 mod project_file;
 mod receiver_file;

@@ -37,6 +37,7 @@ pub(crate) struct OperatorFile {
     tracing: Option<TracingFile>,
     receiver: Option<super::receiver_file::ReceiverFile>,
     git: Option<SpannedMap<S<super::git_file::GitTargetFile>>>,
+    notifications: Option<Vec<S<super::notifications_file::ReceiverFile>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,6 +162,10 @@ pub(crate) fn build(path: &Path, file: OperatorFile) -> Result<OperatorConfig, D
         git: file
             .git
             .map(|targets| super::git_file::targets(&mut r, targets, &mut origin))
+            .unwrap_or_default(),
+        notifications: file
+            .notifications
+            .map(|n| super::notifications_file::receivers(&mut r, n, &mut origin))
             .unwrap_or_default(),
         origin,
     };
