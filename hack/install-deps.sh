@@ -5,6 +5,8 @@ need_apt=()
 command -v bc >/dev/null || need_apt+=(bc)
 command -v kubectl >/dev/null || need_apt+=(kubectl)
 command -v prometheus >/dev/null || need_apt+=(prometheus)
+# Notifications are tested against a real Alertmanager.
+[[ -x /usr/bin/prometheus-alertmanager ]] || need_apt+=(prometheus-alertmanager)
 # Git over SSH in the Git writer's tests: OpenSSH's sshd on loopback, ssh and ssh-keygen.
 [[ -x /usr/sbin/sshd ]] || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
@@ -24,4 +26,4 @@ command -v cargo >/dev/null || { echo "Rust (cargo) is required" >&2; exit 1; }
 for f in "$(dirname "$0")"/deps/*.sh; do
   [[ -e "$f" ]] && bash "$f"
 done
-echo "prerequisites present: $(go version | cut -d' ' -f3), $(cargo --version | cut -d' ' -f2), kubectl, prometheus"
+echo "prerequisites present: $(go version | cut -d' ' -f3), $(cargo --version | cut -d' ' -f2), kubectl, prometheus, alertmanager"

@@ -213,6 +213,32 @@ tracing:
   sampleRatio: 1.0
   # service.name; empty means the operator name.
   serviceName: ""
+
+# Who is told when a resource changes phase, fails, is blocked, recovers, waits at a gate or
+# finishes (none by default). Each entry is one `webhook`, `slack` or `alertmanager` receiver.
+# Delivery is retried with backoff and never holds up a reconcile; autopilot_notifications_total
+# counts delivered, retried, failed and dropped notifications per receiver.
+# notifications:
+#   # JSON POST of every event. With a key, signed: X-Autopilot-Timestamp: <unix seconds> and
+#   # X-Autopilot-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">.
+#   - name: releases
+#     webhook:
+#       url: https://hooks.example.com/autopilot
+#       secretFile: /var/run/autopilot/notify/key    # or secretEnv: NOTIFY_KEY
+#     # phaseChanged, finished, failed, blocked, recovered, gateWaiting (default: all).
+#     events: [phaseChanged, failed, blocked, gateWaiting, finished]
+#     # Only resources in these phases / namespaces (default: all).
+#     phases: []
+#     namespaces: []
+#   # {"text": ...} to a Slack-compatible incoming webhook, with an optional template over
+#   # event, operator, kind, name, namespace, phase, previousPhase, reason, message, spec.*, status.*
+#   - slack:
+#       url: https://hooks.slack.com/services/T000/B000/XXXX
+#     events: [failed, blocked, gateWaiting]
+#     template: "{{ kind }} {{ namespace }}/{{ name }} {{ event }} in {{ phase }}: {{ message }}"
+#   # Alerts to Alertmanager's /api/v2/alerts: failed and blocked fire, recovered resolves.
+#   - alertmanager:
+#       url: http://alertmanager.monitoring:9093
 "#;
 
 #[cfg(test)]
@@ -223,6 +249,18 @@ mod tests {
     fn operator_file_spells_out_the_defaults() {
         let parsed = autopilot_model::parse_operator(operator::FILE_NAME, OPERATOR_FILE).unwrap();
         assert_eq!(parsed, autopilot_model::OperatorConfig::default());
+    }
+
+    #[test]
+    fn commented_notifications_parse_when_uncommented() {
+        let block: String = OPERATOR_FILE
+            .lines()
+            .skip_while(|l| *l != "# notifications:")
+            .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
+            .collect();
+        let parsed = autopilot_model::parse_operator(operator::FILE_NAME, &block)
+            .unwrap_or_else(|e| panic!("{e}\n{block}"));
+        assert_eq!(parsed.notifications.len(), 3);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod inbox;
 pub mod inputs;
 pub mod leader;
 pub mod metrics;
+pub mod notify;
 pub mod outputs;
 pub mod plan;
 pub mod prometheus;

@@ -37,6 +37,12 @@ struct SourceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabels {
+    receiver: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransitionLabels {
     from: String,
     to: String,
@@ -64,6 +70,7 @@ pub struct Metrics {
     input_triggers: Counter,
     events: Family<EventLabels, Counter>,
     events_dropped: Family<SourceLabels, Counter>,
+    notifications: Family<NotificationLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -144,6 +151,13 @@ impl Default for Metrics {
             "Stored external events removed by retention before a phase consumed them",
             events_dropped.clone(),
         );
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notifications by receiver and outcome: delivered, retried (an attempt failed and \
+             will be repeated), failed (given up), dropped (the receiver's queue was full)",
+            notifications.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -158,6 +172,7 @@ impl Default for Metrics {
             input_triggers,
             events,
             events_dropped,
+            notifications,
         }
     }
 }
@@ -191,6 +206,16 @@ impl Metrics {
                 phase: phase.to_string(),
             })
             .inc_by(delta);
+    }
+
+    /// Counts a notification's `outcome` at `receiver` (see [`crate::notify`]).
+    pub fn notification(&self, receiver: &str, outcome: &'static str) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                receiver: receiver.to_string(),
+                outcome,
+            })
+            .inc();
     }
 
     /// Records a phase transition.

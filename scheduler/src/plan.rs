@@ -96,6 +96,8 @@ pub struct Plan {
     pub gates: Vec<autopilot_model::Gate>,
     /// The phase `ap abort` moves to, when declared.
     pub abort_phase: Option<String>,
+    /// Receivers of notifications.
+    pub notifications: Vec<autopilot_model::notifications::NotificationReceiver>,
 }
 
 fn kind_of(p: &autopilot_model::Parameter) -> OutputKind {
@@ -211,6 +213,7 @@ impl Plan {
             gates: &self.gates,
             abort_phase: self.abort_phase.as_deref(),
             table: &self.table,
+            notifications: op.notifications.clone(),
         }
     }
 }

@@ -118,7 +118,7 @@ impl Prometheus {
 /// `error` and every cause under it, so that the reason stays visible ("client error (Connect):
 /// dns error: failed to lookup address information: Name or service not known" rather than
 /// "client error (Connect)").
-fn with_causes(error: &dyn std::error::Error) -> String {
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -57,6 +57,8 @@ pub struct Context {
     pub inbox: crate::inbox::Inbox,
     /// Resources waiting for an output kind the API server does not serve yet.
     pub unserved: Arc<crate::unserved::Unserved>,
+    /// Tells the operator's notification receivers about status changes.
+    pub notifier: crate::notify::Notifier,
     memo: Mutex<HashMap<Key, Memo>>,
     /// Writers of the Git targets, made on first use.
     git: crate::git::Registry,
@@ -112,6 +114,7 @@ impl Context {
                 plan.resource.clone(),
             ),
             events: events::Events::new(client.clone(), reporter),
+            notifier: crate::notify::Notifier::start(&plan.notifications, metrics.clone()),
             client,
             plan: std::sync::RwLock::new(plan),
             workers: std::sync::RwLock::new(Arc::new(workers)),
@@ -961,6 +964,7 @@ async fn write_status(
         .await
         .map_err(ReconcileError::StatusWriteFailed)?;
     outage().answered();
+    ctx.notifier.observe(plan, &ctx.kind, resource, status);
     Ok(())
 }
 

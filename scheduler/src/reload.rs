@@ -6,7 +6,7 @@
 //! Applied live: `workInterval`, `retry`, deadlines, worker endpoints and TLS (after a Describe
 //! handshake with the new workers), `prometheus`, `jaeger`, `logLevel`. Settings that shape the process
 //! (`namespaces`, `concurrency`, `metricsAddr`, `healthAddr`, `leaderElection`, `logFormat`,
-//! `tracing`) are logged as needing a restart and keep their running values.
+//! `tracing`, `notifications`) are logged as needing a restart and keep their running values.
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,6 +77,11 @@ pub async fn watch(
             ),
             ("logFormat", json(&old.log_format), json(&new.log_format)),
             ("tracing", json(&old.tracing), json(&new.tracing)),
+            (
+                "notifications",
+                json(&old.notifications),
+                json(&new.notifications),
+            ),
         ] {
             if a != b {
                 warn!(
