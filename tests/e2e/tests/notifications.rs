@@ -99,22 +99,35 @@ fn expected_signature(timestamp: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// `text` without terminal colour sequences (`ESC [ … m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The address the scheduler bound /metrics on, from its log.
 async fn metrics_addr(sched: &SchedulerProcess) -> String {
     wait::until(
         "the scheduler to log its bound /metrics address",
         TIMEOUT,
         || async {
-            let log = sched.log_text();
+            let log = strip_ansi(&sched.log_text());
             log.lines()
                 .find(|l| l.contains("serving /metrics"))
                 .and_then(|l| l.split("bound=").nth(1))
-                .map(|a| {
-                    a.split(|c: char| c.is_whitespace() || c == '\u{1b}')
-                        .next()
-                        .unwrap_or_default()
-                        .to_string()
-                })
+                .map(|a| a.split_whitespace().next().unwrap_or_default().to_string())
                 .ok_or_else(|| "no 'serving /metrics' line yet".to_string())
         },
     )
