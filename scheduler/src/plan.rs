@@ -204,6 +204,7 @@ impl Plan {
             git: op.git.clone(),
             gates: project.gates.clone(),
             abort_phase: project.abort_phase.clone(),
+            notifications: op.notifications.clone(),
         }
     }
 
@@ -213,7 +214,6 @@ impl Plan {
             gates: &self.gates,
             abort_phase: self.abort_phase.as_deref(),
             table: &self.table,
-            notifications: op.notifications.clone(),
         }
     }
 }
