@@ -337,9 +337,9 @@ async fn webhook_signed_retried_slack_text_and_failures_counted() {
     // before the receiver accepted anything (checked above).
     assert_eq!(
         worker
-            .phases(&format!("{ns}/alpha"))
+            .calls(&format!("{ns}/alpha"))
             .iter()
-            .filter(|p| *p == "Sync:Processing")
+            .filter(|c| c.method == "Sync:Processing")
             .count(),
         1
     );
