@@ -278,13 +278,11 @@ async fn deploy_then_undeploy_leaves_nothing_behind() {
     let mut lines = out.lines();
     let header = lines.next().unwrap_or_default();
     assert!(
-        header.starts_with("NAMESPACE") && header.contains("PHASE"),
+        header.starts_with("NAME ") && header.contains("PHASE"),
         "{out}"
     );
     assert!(
-        lines
-            .next()
-            .is_some_and(|l| l.starts_with("default") && l.contains("hello")),
+        lines.next().is_some_and(|l| l.starts_with("hello ")),
         "{out}"
     );
 
